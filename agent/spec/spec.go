@@ -1,0 +1,364 @@
+// Package spec turns a container's Docker-shaped configuration into an OCI
+// runtime spec with Docker's defaults: namespaces, the minimal /dev, masked
+// and read-only /proc paths, the default capability set and seccomp profile.
+// It owns those defaults; it must not start processes or touch storage.
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/profiles/seccomp"
+	"github.com/moby/sys/user"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultCaps is Docker's default capability set.
+var DefaultCaps = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+}
+
+// maskedPaths and readonlyPaths are Docker's defaults for unprivileged
+// containers.
+var (
+	maskedPaths = []string{
+		"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+		"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+		"/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+	}
+	readonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+)
+
+// Input is what a spec is built from.
+type Input struct {
+	ID     string
+	Rootfs string
+	// Config and Host are the container's stored configuration, with the
+	// image's defaults (Env, Cmd, Entrypoint, WorkingDir, User) merged in.
+	Config *container.Config
+	Host   *container.HostConfig
+	// EtcDir holds the generated hostname, hosts and resolv.conf.
+	EtcDir string
+	// SingleID is set when the user namespace maps only one ID, so mount
+	// options naming other IDs (devpts gid=5) must be left out.
+	SingleID bool
+	// Seccomp applies Docker's default profile (unless privileged or
+	// seccomp=unconfined).
+	Seccomp bool
+}
+
+// ErrInvalid marks configuration errors caused by the user's input.
+var ErrInvalid = errors.New("invalid container configuration")
+
+// Build returns the OCI spec for in.
+func Build(in Input) (*specs.Spec, error) {
+	cfg, host := in.Config, in.Host
+	if host == nil {
+		host = &container.HostConfig{}
+	}
+	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("%w: no command specified", ErrInvalid)
+	}
+	u, err := resolveUser(in.Rootfs, cfg.User)
+	if err != nil {
+		return nil, err
+	}
+	env := withDefaults(cfg.Env, cfg.Hostname, u.Home)
+	cwd := cfg.WorkingDir
+	if cwd == "" {
+		cwd = "/"
+	}
+	caps, err := capabilities(host)
+	if err != nil {
+		return nil, err
+	}
+	noNewPriv := false
+	seccompOn := in.Seccomp && !host.Privileged
+	for _, opt := range host.SecurityOpt {
+		k, v, _ := strings.Cut(strings.ReplaceAll(opt, ":", "="), "=")
+		switch {
+		case k == "no-new-privileges" && (v == "" || v == "true"):
+			noNewPriv = true
+		case k == "no-new-privileges" && v == "false":
+		case k == "seccomp" && v == "unconfined":
+			seccompOn = false
+		case k == "label" || k == "apparmor":
+			// No SELinux or AppArmor in rootless Moss; accepted like Podman.
+		default:
+			return nil, fmt.Errorf("%w: unsupported --security-opt %q (supported: no-new-privileges, seccomp=unconfined)", ErrInvalid, opt)
+		}
+	}
+	hostname := cfg.Hostname
+	s := &specs.Spec{
+		Version:  specs.Version,
+		Hostname: hostname,
+		Root:     &specs.Root{Path: in.Rootfs, Readonly: host.ReadonlyRootfs},
+		Process: &specs.Process{
+			Args:            args,
+			Env:             env,
+			Cwd:             cwd,
+			User:            specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: additionalGids(u.Sgids)},
+			Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+			NoNewPrivileges: noNewPriv,
+			Rlimits:         []specs.POSIXRlimit{},
+			Terminal:        cfg.Tty,
+		},
+		Mounts: mounts(in, host),
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
+				{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.CgroupNamespace},
+			},
+			Resources: &specs.LinuxResources{},
+		},
+	}
+	if !host.Privileged {
+		s.Linux.MaskedPaths = maskedPaths
+		s.Linux.ReadonlyPaths = readonlyPaths
+	}
+	if seccompOn {
+		prof, err := seccomp.GetDefaultProfile(s)
+		if err != nil {
+			return nil, fmt.Errorf("default seccomp profile: %w", err)
+		}
+		s.Linux.Seccomp = prof
+	}
+	return s, nil
+}
+
+func withDefaults(env []string, hostname, home string) []string {
+	out := make([]string, 0, len(env)+3)
+	have := map[string]bool{}
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		have[k] = true
+	}
+	if !have["PATH"] {
+		out = append(out, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	if !have["HOSTNAME"] && hostname != "" {
+		out = append(out, "HOSTNAME="+hostname)
+	}
+	out = append(out, env...)
+	if !have["HOME"] {
+		if home == "" {
+			home = "/"
+		}
+		out = append(out, "HOME="+home)
+	}
+	return out
+}
+
+func additionalGids(g []int) []uint32 {
+	out := make([]uint32, 0, len(g))
+	for _, id := range g {
+		out = append(out, uint32(id))
+	}
+	return out
+}
+
+// resolveUser looks USER[:GROUP] up in the container's own passwd and group
+// files, resolved inside the rootfs so that symlinks cannot point outside.
+func resolveUser(rootfs, spec string) (*user.ExecUser, error) {
+	defaults := &user.ExecUser{Uid: 0, Gid: 0, Home: "/"}
+	passwd, err := securejoin.SecureJoin(rootfs, "/etc/passwd")
+	if err != nil {
+		return nil, err
+	}
+	group, err := securejoin.SecureJoin(rootfs, "/etc/group")
+	if err != nil {
+		return nil, err
+	}
+	u, err := user.GetExecUserPath(spec, defaults, passwd, group)
+	if err != nil {
+		return nil, fmt.Errorf("%w: unable to find user %s: %v", ErrInvalid, spec, err)
+	}
+	return u, nil
+}
+
+func capabilities(host *container.HostConfig) ([]string, error) {
+	if host.Privileged {
+		return allCaps(), nil
+	}
+	set := map[string]bool{}
+	for _, c := range DefaultCaps {
+		set[c] = true
+	}
+	norm := func(c string) (string, error) {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if c == "ALL" {
+			return c, nil
+		}
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		for _, k := range allCaps() {
+			if k == c {
+				return c, nil
+			}
+		}
+		return "", fmt.Errorf("%w: unknown capability %q", ErrInvalid, c)
+	}
+	for _, c := range host.CapDrop {
+		n, err := norm(c)
+		if err != nil {
+			return nil, err
+		}
+		if n == "ALL" {
+			set = map[string]bool{}
+			continue
+		}
+		delete(set, n)
+	}
+	for _, c := range host.CapAdd {
+		n, err := norm(c)
+		if err != nil {
+			return nil, err
+		}
+		if n == "ALL" {
+			for _, k := range allCaps() {
+				set[k] = true
+			}
+			continue
+		}
+		set[n] = true
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+var capNames = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+}
+
+func allCaps() []string { return capNames }
+
+func mounts(in Input, host *container.HostConfig) []specs.Mount {
+	ptsOpts := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
+	if !in.SingleID {
+		ptsOpts = append(ptsOpts, "gid=5")
+	}
+	shmSize := "65536k"
+	if host.ShmSize > 0 {
+		shmSize = fmt.Sprintf("%dk", host.ShmSize/1024)
+	}
+	sysOpts := []string{"nosuid", "noexec", "nodev", "ro"}
+	if host.Privileged {
+		sysOpts = []string{"nosuid", "noexec", "nodev"}
+	}
+	m := []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: ptsOpts},
+		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
+		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + shmSize}},
+	}
+	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		m = append(m, specs.Mount{
+			Destination: "/etc/" + f, Type: "bind", Source: filepath.Join(in.EtcDir, f),
+			Options: []string{"rbind", "rprivate", "nosuid", "nodev"},
+		})
+	}
+	return m
+}
+
+// WriteEtc writes the container's hostname, hosts and resolv.conf into dir.
+// resolv.conf follows Docker for containers without a network: the host's
+// name servers minus loopback ones, else public defaults.
+func WriteEtc(dir, hostname string, extraHosts []string, dns, dnsSearch, dnsOptions []string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	for _, h := range extraHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok {
+			return fmt.Errorf("%w: bad --add-host %q: want NAME:IP", ErrInvalid, h)
+		}
+		hosts += ip + "\t" + name + "\n"
+	}
+	hosts += "127.0.1.1\t" + hostname + "\n"
+	resolv := resolvConf(dns, dnsSearch, dnsOptions)
+	for name, data := range map[string]string{"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": resolv} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func resolvConf(dns, search, options []string) string {
+	var b strings.Builder
+	if len(dns) == 0 {
+		if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+			for _, line := range strings.Split(string(data), "\n") {
+				f := strings.Fields(line)
+				if len(f) >= 2 && f[0] == "nameserver" && !strings.HasPrefix(f[1], "127.") && f[1] != "::1" {
+					dns = append(dns, f[1])
+				}
+				if len(f) >= 2 && f[0] == "search" && len(search) == 0 {
+					search = f[1:]
+				}
+			}
+		}
+	}
+	if len(dns) == 0 {
+		dns = []string{"8.8.8.8", "8.8.4.4"}
+	}
+	for _, d := range dns {
+		fmt.Fprintf(&b, "nameserver %s\n", d)
+	}
+	if len(search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	}
+	if len(options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(options, " "))
+	}
+	return b.String()
+}
+
+// Signal parses a signal name or number as Docker accepts it
+// ("SIGTERM", "TERM", "15").
+func Signal(s string) (unix.Signal, error) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if s == "" {
+		return unix.SIGTERM, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("%w: invalid signal: %s", ErrInvalid, s)
+		}
+		return unix.Signal(n), nil
+	}
+	if !strings.HasPrefix(s, "SIG") {
+		s = "SIG" + s
+	}
+	if sig := unix.SignalNum(s); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("%w: invalid signal: %s", ErrInvalid, s)
+}

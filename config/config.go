@@ -1,0 +1,190 @@
+// Package config reads Moss's TOML configuration: the site file
+// (/etc/moss/moss.toml) and then the user's (~/.config/moss/moss.toml), the
+// later overriding the earlier key by key. It owns decoding and validation
+// only; it must not act on the values.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// SiteFile is the administrator's configuration file.
+const SiteFile = "/etc/moss/moss.toml"
+
+// Config is Moss's effective configuration.
+type Config struct {
+	Storage Storage `toml:"storage"`
+	Network Network `toml:"network"`
+	IDMap   IDMap   `toml:"idmap"`
+	Runtime Runtime `toml:"runtime"`
+
+	// Files lists the configuration files that were read, in order.
+	Files []string `toml:"-"`
+}
+
+// Storage configures containers/storage.
+type Storage struct {
+	// Driver is "overlay", "fuse-overlayfs" or "vfs"; empty picks the first
+	// that works in that order.
+	Driver string `toml:"driver"`
+	// GraphRoot holds image layers; it must be on a local file system.
+	GraphRoot string `toml:"graph_root"`
+	// RunRoot holds per-boot storage state.
+	RunRoot string `toml:"run_root"`
+	// Options are passed to the storage driver unchanged.
+	Options []string `toml:"options"`
+}
+
+// Network configures the rootless network of the namespace holder.
+type Network struct {
+	// Driver is the holder's outbound network driver: "gvisor-tap-vsock"
+	// (in-process, default), "slirp4netns", "pasta" or "none".
+	Driver string `toml:"driver"`
+	// PortDriver is "builtin" (default) or "none".
+	PortDriver string `toml:"port_driver"`
+	// CIDR is the holder's own network (default 10.0.2.0/24).
+	CIDR string `toml:"cidr"`
+	// MTU of the holder's interface; 0 picks the driver's default.
+	MTU int `toml:"mtu"`
+}
+
+// IDMap configures the user namespace's ID mapping.
+type IDMap struct {
+	// Source is "auto" (subordinate IDs when the user has them, else a
+	// single-ID mapping), "subuid" (require them) or "single".
+	Source string `toml:"source"`
+}
+
+// Runtime configures the container runtime.
+type Runtime struct {
+	// Seccomp applies Docker's default seccomp profile (default true).
+	Seccomp *bool `toml:"seccomp"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		Network: Network{Driver: "gvisor-tap-vsock", PortDriver: "builtin", CIDR: "10.0.2.0/24"},
+		IDMap:   IDMap{Source: "auto"},
+	}
+}
+
+// SeccompEnabled reports whether the default seccomp profile is wanted.
+func (r Runtime) SeccompEnabled() bool { return r.Seccomp == nil || *r.Seccomp }
+
+// Load reads the site file and then userFile (either may be absent) over the
+// defaults and validates the result.
+func Load(userFile string) (Config, error) {
+	c := Default()
+	for _, f := range []string{SiteFile, userFile} {
+		if f == "" {
+			continue
+		}
+		read, err := decodeFile(f, &c)
+		if err != nil {
+			return Config{}, err
+		}
+		if read {
+			c.Files = append(c.Files, f)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// UserFile is the per-user configuration file below configDir.
+func UserFile(configDir string) string { return filepath.Join(configDir, "moss.toml") }
+
+func decodeFile(path string, c *Config) (bool, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read config: %w", err)
+	}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		return false, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		key := und[0].String()
+		return false, fmt.Errorf("config %s: unknown key %q; known keys: %s", path, key, strings.Join(knownKeys(), ", "))
+	}
+	return true, nil
+}
+
+func knownKeys() []string {
+	keys := []string{
+		"storage.driver", "storage.graph_root", "storage.run_root", "storage.options",
+		"network.driver", "network.port_driver", "network.cidr", "network.mtu",
+		"idmap.source", "runtime.seccomp",
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func (c Config) validate() error {
+	if err := c.Storage.validate(); err != nil {
+		return err
+	}
+	if err := c.Network.validate(); err != nil {
+		return err
+	}
+	return c.IDMap.validate()
+}
+
+func (s Storage) validate() error {
+	switch s.Driver {
+	case "", "overlay", "fuse-overlayfs", "vfs":
+	default:
+		return fmt.Errorf("storage.driver %q: must be overlay, fuse-overlayfs or vfs", s.Driver)
+	}
+	for _, p := range []struct{ key, v string }{{"storage.graph_root", s.GraphRoot}, {"storage.run_root", s.RunRoot}} {
+		if p.v != "" && !filepath.IsAbs(p.v) {
+			return fmt.Errorf("%s %q: must be an absolute path", p.key, p.v)
+		}
+	}
+	return nil
+}
+
+func (n Network) validate() error {
+	switch n.Driver {
+	case "gvisor-tap-vsock", "slirp4netns", "pasta", "none":
+	default:
+		return fmt.Errorf("network.driver %q: must be gvisor-tap-vsock, slirp4netns, pasta or none", n.Driver)
+	}
+	switch n.PortDriver {
+	case "builtin", "none":
+	default:
+		return fmt.Errorf("network.port_driver %q: must be builtin or none", n.PortDriver)
+	}
+	if n.Driver == "none" && n.PortDriver != "none" {
+		return fmt.Errorf("network.port_driver %q needs a network driver other than none", n.PortDriver)
+	}
+	if _, _, err := net.ParseCIDR(n.CIDR); err != nil {
+		return fmt.Errorf("network.cidr %q: %v", n.CIDR, err)
+	}
+	if n.MTU < 0 || (n.MTU > 0 && n.MTU < 1280) || n.MTU > 65520 {
+		return fmt.Errorf("network.mtu %d: must be 0 (default) or between 1280 and 65520", n.MTU)
+	}
+	return nil
+}
+
+func (i IDMap) validate() error {
+	switch i.Source {
+	case "auto", "subuid", "single":
+		return nil
+	}
+	return fmt.Errorf("idmap.source %q: must be auto, subuid or single", i.Source)
+}

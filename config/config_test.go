@@ -1,0 +1,59 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestLoad(t *testing.T) {
+	cases := []struct {
+		name    string
+		content string
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "absent", check: func(t *testing.T, c Config) {
+			if c.Network.Driver != "gvisor-tap-vsock" || c.IDMap.Source != "auto" || !c.Runtime.SeccompEnabled() {
+				t.Fatalf("defaults not applied: %+v", c)
+			}
+		}},
+		{name: "values", content: "[storage]\ndriver = \"vfs\"\ngraph_root = \"/data/moss\"\n[runtime]\nseccomp = false\n", check: func(t *testing.T, c Config) {
+			if c.Storage.Driver != "vfs" || c.Storage.GraphRoot != "/data/moss" || c.Runtime.SeccompEnabled() {
+				t.Fatalf("values not read: %+v", c)
+			}
+			if len(c.Files) != 1 {
+				t.Fatalf("files read: %v", c.Files)
+			}
+		}},
+		{name: "unknown key", content: "[storage]\ndrvier = \"vfs\"\n", wantErr: `unknown key "storage.drvier"`},
+		{name: "unknown section", content: "[netwrk]\ndriver = \"none\"\n", wantErr: `unknown key "netwrk`},
+		{name: "bad driver", content: "[storage]\ndriver = \"btrfs\"\n", wantErr: `storage.driver "btrfs"`},
+		{name: "relative root", content: "[storage]\ngraph_root = \"data\"\n", wantErr: "absolute"},
+		{name: "bad cidr", content: "[network]\ncidr = \"10.0.2/99\"\n", wantErr: `network.cidr "10.0.2/99"`},
+		{name: "bad idmap", content: "[idmap]\nsource = \"nss\"\n", wantErr: `idmap.source "nss"`},
+		{name: "syntax", content: "[storage\n", wantErr: "moss.toml"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := UserFile(dir)
+			if tc.content != "" {
+				if err := os.WriteFile(f, []byte(tc.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := Load(f)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
