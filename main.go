@@ -4,5 +4,44 @@
 // helpers) are dispatched first, then the CLI.
 package main
 
+import (
+	"os"
+
+	"github.com/opencontainers/runc/libcontainer"
+	_ "github.com/opencontainers/runc/libcontainer/nsenter"
+	"go.podman.io/storage/pkg/reexec"
+
+	"github.com/moss-containers/moss/agent"
+	"github.com/moss-containers/moss/agent/rootless"
+	"github.com/moss-containers/moss/agent/shim"
+	"github.com/moss-containers/moss/cli"
+	_ "github.com/moss-containers/moss/internal/nsjoin"
+)
+
 func main() {
+	// libcontainer re-executes the binary as "init" with its pipes in the
+	// environment; nsenter's constructor has already run by now.
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_LIBCONTAINER_INITPIPE") != "" {
+		libcontainer.Init()
+		return
+	}
+	if rootless.IsHelper(os.Args[0]) {
+		os.Exit(rootless.RunHelper(os.Args))
+	}
+	if rootless.IsUnshare(os.Args[0]) {
+		os.Exit(rootless.RunUnshare(os.Args))
+	}
+	if reexec.Init() {
+		return
+	}
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case shim.Role:
+			os.Exit(shim.Main(os.Args[2:]))
+		case rootless.Role:
+			os.Exit(rootless.Main())
+		}
+	}
+	cli.AgentCommand = agent.Main
+	os.Exit(cli.Main(os.Args[1:]))
 }

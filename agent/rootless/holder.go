@@ -45,7 +45,6 @@ const (
 	envStateDir   = "_MOSS_HOLDER_STATEDIR"
 	envActivation = "_MOSS_HOLDER_ACTIVATION"
 	envRunHelper  = "_MOSS_HOLDER_RUNHELPER"
-	envPause      = "_MOSS_HOLDER_PAUSE"
 	readyFile     = "ready"
 	infoFile      = "holder.json"
 )
@@ -157,7 +156,7 @@ func tail(path string, n int) string {
 // told apart by the environment) and returns the exit code.
 func Main() int {
 	switch {
-	case os.Getenv(envPause) != "":
+	case len(os.Args) > 2 && os.Args[2] == "pause":
 		return pause()
 	case os.Getenv(envPipeFD) != "":
 		return runChild()
@@ -310,7 +309,7 @@ func runChild() int {
 		RunActivationHelperEnvKey: envRunHelper,
 		ChildUseActivationEnvKey:  envActivation,
 		StateDirEnvKey:            envStateDir,
-		TargetCmd:                 []string{self, Role},
+		TargetCmd:                 []string{self, Role, "pause"},
 		NetworkDriver:             childNetworkDriver(cfg.Network.Driver),
 		DetachNetNS:               true,
 		Propagation:               "rslave",
@@ -318,7 +317,6 @@ func runChild() int {
 	if opt.NetworkDriver != nil && cfg.Network.PortDriver == "builtin" {
 		opt.PortDriver = portchild(log)
 	}
-	os.Setenv(envPause, "1")
 	if err := child.Child(opt); err != nil {
 		log.Error("holder child stopped", "error", err)
 		return 1

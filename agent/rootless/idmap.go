@@ -20,7 +20,6 @@ const (
 	helperNewgidmap = "newgidmap"
 )
 
-
 // IsHelper reports whether argv0 names one of the ID-mapping helpers and the
 // helper mode is active.
 func IsHelper(argv0 string) bool {

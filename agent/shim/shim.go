@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/moby/sys/userns"
+	_ "github.com/opencontainers/cgroups/devices" // device rules for cgroup v1 and v2
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -33,11 +34,11 @@ const Role = "__shim"
 
 // Files in a container's bundle directory.
 const (
-	SpecFile   = "config.json"
-	ExitFile   = "exit.json"
-	PidFile    = "shim.pid"
-	LogFile    = "container.log"
-	shimLog    = "shim.log"
+	SpecFile = "config.json"
+	ExitFile = "exit.json"
+	PidFile  = "shim.pid"
+	LogFile  = "container.log"
+	shimLog  = "shim.log"
 )
 
 // Stream identifiers of the multiplexed attach stream (Docker's stdcopy).
