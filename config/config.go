@@ -45,8 +45,10 @@ type Storage struct {
 
 // Network configures the rootless network of the namespace holder.
 type Network struct {
-	// Driver is the holder's outbound network driver: "gvisor-tap-vsock"
-	// (in-process, default), "slirp4netns", "pasta" or "none".
+	// Driver is the holder's outbound network driver: "auto" (default:
+	// pasta, then slirp4netns when installed, then the in-process
+	// gvisor-tap-vsock when compiled in), "pasta", "slirp4netns",
+	// "gvisor-tap-vsock" or "none".
 	Driver string `toml:"driver"`
 	// PortDriver is "builtin" (default) or "none".
 	PortDriver string `toml:"port_driver"`
@@ -72,7 +74,7 @@ type Runtime struct {
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
-		Network: Network{Driver: "gvisor-tap-vsock", PortDriver: "builtin", CIDR: "10.0.2.0/24"},
+		Network: Network{Driver: "auto", PortDriver: "builtin", CIDR: "10.0.2.0/24"},
 		IDMap:   IDMap{Source: "auto"},
 	}
 }
@@ -160,9 +162,9 @@ func (s Storage) validate() error {
 
 func (n Network) validate() error {
 	switch n.Driver {
-	case "gvisor-tap-vsock", "slirp4netns", "pasta", "none":
+	case "auto", "gvisor-tap-vsock", "slirp4netns", "pasta", "none":
 	default:
-		return fmt.Errorf("network.driver %q: must be gvisor-tap-vsock, slirp4netns, pasta or none", n.Driver)
+		return fmt.Errorf("network.driver %q: must be auto, pasta, slirp4netns, gvisor-tap-vsock or none", n.Driver)
 	}
 	switch n.PortDriver {
 	case "builtin", "none":

@@ -14,7 +14,7 @@ func TestLoad(t *testing.T) {
 		check   func(t *testing.T, c Config)
 	}{
 		{name: "absent", check: func(t *testing.T, c Config) {
-			if c.Network.Driver != "gvisor-tap-vsock" || c.IDMap.Source != "auto" || !c.Runtime.SeccompEnabled() {
+			if c.Network.Driver != "auto" || c.IDMap.Source != "auto" || !c.Runtime.SeccompEnabled() {
 				t.Fatalf("defaults not applied: %+v", c)
 			}
 		}},
