@@ -57,7 +57,7 @@ func Spawn(exe string, o Options) (int, error) {
 
 func shimEnv() []string {
 	var env []string
-	for _, k := range []string{"PATH", "HOME", "XDG_RUNTIME_DIR", "MOSS_RUNTIME_DIR", "MOSS_DATA_DIR"} {
+	for _, k := range []string{"PATH", "HOME", "XDG_RUNTIME_DIR", "MOSS_RUNTIME_DIR", "MOSS_DATA_DIR", "MOSS_SHIM_TRACE"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

@@ -141,7 +141,17 @@ func writeResponse(w io.Writer, r response) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+var traceStart = time.Now()
+
+// trace logs phase timings to the shim log when MOSS_SHIM_TRACE is set.
+func trace(what string) {
+	if os.Getenv("MOSS_SHIM_TRACE") != "" {
+		fmt.Fprintf(os.Stderr, "%s %v\n", what, time.Since(traceStart))
+	}
+}
+
 func (s *shim) create() (net.Listener, error) {
+	trace("main")
 	data, err := os.ReadFile(filepath.Join(s.opts.Bundle, SpecFile))
 	if err != nil {
 		return nil, err
@@ -166,6 +176,7 @@ func (s *shim) create() (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	trace("configured")
 	c, err := libcontainer.Create(s.opts.RuncRoot, s.opts.ID, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
@@ -195,10 +206,12 @@ func (s *shim) create() (net.Listener, error) {
 	if p.Capabilities != nil {
 		proc.Capabilities = &configs.Capabilities{Bounding: p.Capabilities.Bounding, Effective: p.Capabilities.Effective, Permitted: p.Capabilities.Permitted}
 	}
+	trace("created")
 	if err := c.Start(proc); err != nil {
 		_ = c.Destroy()
 		return nil, err
 	}
+	trace("started")
 	outW.Close()
 	errW.Close()
 	devnull.Close()

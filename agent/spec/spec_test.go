@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,6 +51,9 @@ func TestBuild(t *testing.T) {
 			}
 			if s.Linux.Seccomp == nil || len(s.Linux.MaskedPaths) == 0 {
 				t.Fatal("seccomp or masked paths missing")
+			}
+			if slices.Contains(s.Linux.Seccomp.Architectures, specs.ArchX32) {
+				t.Fatal("x32 in the seccomp profile")
 			}
 			if len(s.Linux.Namespaces) != 6 {
 				t.Fatalf("namespaces: %v", s.Linux.Namespaces)
