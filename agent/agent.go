@@ -1,0 +1,268 @@
+// Package agent is the API server: it serves the Docker Engine API on the
+// user's socket and owns the container lifecycle, talking to storage for
+// images and root file systems and to one shim per container for running
+// them. It joins the namespace holder's namespaces at start (rootless) and
+// re-adopts running containers after a restart.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/hashicorp/go-hclog"
+	"github.com/moby/sys/userns"
+	"github.com/opencontainers/runc/libcontainer/exeseal"
+
+	"github.com/moss-containers/moss/agent/rootless"
+	"github.com/moss-containers/moss/agent/shim"
+	"github.com/moss-containers/moss/config"
+	"github.com/moss-containers/moss/internal/nsjoin"
+	"github.com/moss-containers/moss/internal/paths"
+	"github.com/moss-containers/moss/storage"
+)
+
+const envJoined = "_MOSS_AGENT_JOINED"
+
+// Agent serves the API and manages containers.
+type Agent struct {
+	log   hclog.Logger
+	dirs  paths.Dirs
+	cfg   config.Config
+	store *storage.Store
+
+	// mode is "rootless" or "root"; idSource is the ID mapping's source.
+	mode, idSource string
+	warnings       []string
+	holder         *rootless.Info
+	singleID       bool
+	// shimExe is the binary shims run from: a sealed memfd copy of this
+	// binary, so libcontainer need not copy it again for every container.
+	shimExe string
+	sealed  *os.File
+	started time.Time
+
+	mu         sync.Mutex
+	containers map[string]*Container
+	names      map[string]string
+}
+
+// Main runs `moss agent` and returns the exit code.
+func Main(args []string) int {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 125
+	}
+	level := hclog.Info
+	if *debug || os.Getenv("MOSS_DEBUG") != "" {
+		level = hclog.Debug
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "moss", Level: level, Output: os.Stderr})
+	if err := run(log, args); err != nil {
+		log.Error("agent failed", "error", err)
+		fmt.Fprintf(os.Stderr, "moss: %v\n", err)
+		return 125
+	}
+	return 0
+}
+
+func run(log hclog.Logger, args []string) error {
+	d, err := paths.Default()
+	if err != nil {
+		return err
+	}
+	rootMode := os.Geteuid() == 0 && !userns.RunningInUserNS()
+	if !rootMode && os.Getenv(envJoined) == "" {
+		if err := d.Ensure(); err != nil {
+			return err
+		}
+		h, err := rootless.Ensure(d, log)
+		if err != nil {
+			return err
+		}
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		env := append(os.Environ(), nsjoin.EnvPID+"="+strconv.Itoa(h.ChildPID), envJoined+"=1",
+			"MOSS_RUNTIME_DIR="+d.Runtime, "MOSS_DATA_DIR="+d.Data, "MOSS_CONFIG_DIR="+d.Config)
+		return syscall.Exec(self, append([]string{os.Args[0], "agent"}, args...), env)
+	}
+	if rootMode {
+		if err := d.Ensure(); err != nil {
+			return err
+		}
+	}
+	if v := os.Getenv("MOSS_CONFIG_DIR"); v != "" {
+		d.Config = v
+	}
+	cfg, err := config.Load(config.UserFile(d.Config))
+	if err != nil {
+		return err
+	}
+	a := &Agent{log: log, dirs: d, cfg: cfg, containers: map[string]*Container{}, names: map[string]string{}, started: time.Now()}
+	if rootMode {
+		a.mode, a.idSource = "root", rootless.SourceRoot
+	} else {
+		a.mode = "rootless"
+		if a.holder, err = rootless.Running(d); err != nil {
+			return fmt.Errorf("namespace holder: %w", err)
+		}
+		a.idSource = a.holder.Source
+		a.singleID = a.holder.Source == rootless.SourceSingle
+		if a.holder.Warning != "" {
+			a.warnings = append(a.warnings, a.holder.Warning)
+			log.Warn(a.holder.Warning)
+		}
+	}
+	lock := flock.New(filepath.Join(d.Runtime, "agent.lock"))
+	ok, err := lock.TryLock()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("another moss agent is running for this user (lock %s)", lock.Path())
+	}
+	defer lock.Unlock()
+
+	graph, run := cfg.Storage.GraphRoot, cfg.Storage.RunRoot
+	if graph == "" {
+		graph = d.GraphRoot()
+	}
+	if run == "" {
+		run = d.RunRoot()
+	}
+	a.store, err = storage.Open(storage.Options{
+		GraphRoot: graph, RunRoot: run, Driver: cfg.Storage.Driver, DriverOptions: cfg.Storage.Options,
+		IgnoreChownErrors: a.singleID, Logger: log.Named("storage"),
+	})
+	if err != nil {
+		return err
+	}
+	defer a.store.Shutdown()
+	if err := a.sealExe(); err != nil {
+		return err
+	}
+	for _, dir := range []string{d.Containers(), d.RuncRoot(), filepath.Join(d.Runtime, "s")} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	if err := a.loadContainers(); err != nil {
+		return err
+	}
+	l, err := listen(d.Socket())
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d.Runtime, "agent.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 30 * time.Second}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("agent ready", "socket", d.Socket(), "mode", a.mode, "storage", a.store.Driver())
+	select {
+	case s := <-sig:
+		log.Info("stopping", "signal", s)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	case err := <-errc:
+		return err
+	}
+	_ = os.Remove(filepath.Join(d.Runtime, "agent.pid"))
+	return nil
+}
+
+// listen takes over the socket path unless another agent answers on it.
+func listen(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("an agent is already listening on %s", path)
+	}
+	_ = os.Remove(path)
+	old := syscall.Umask(0o177)
+	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// sealExe makes one sealed memfd copy of the binary for the shims to run
+// from: libcontainer then skips its per-container copy (CVE-2019-5736
+// protection) because /proc/self/exe already is a sealed clone.
+func (a *Agent) sealExe() error {
+	if exeseal.IsSelfExeCloned() {
+		a.shimExe = "/proc/self/exe"
+		return nil
+	}
+	f, err := exeseal.CloneSelfExe(a.dirs.Runtime)
+	if err != nil {
+		a.log.Warn("cannot seal a copy of the binary; containers start slower", "error", err)
+		a.shimExe, err = os.Executable()
+		return err
+	}
+	a.shimExe = "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	// Keep f open for the agent's lifetime; shims exec it by path.
+	a.sealed = f
+	return nil
+}
+
+// loadContainers reads persisted containers and reconciles their state with
+// their shims: running ones are watched again, ones that ended while no
+// agent ran get their recorded exit status.
+func (a *Agent) loadContainers() error {
+	entries, err := os.ReadDir(a.dirs.Containers())
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(a.dirs.Containers(), e.Name(), "container.json"))
+		if err != nil {
+			a.log.Warn("skipping container without metadata", "id", e.Name(), "error", err)
+			continue
+		}
+		c := &Container{}
+		if err := json.Unmarshal(data, c); err != nil {
+			a.log.Warn("skipping container with broken metadata", "id", e.Name(), "error", err)
+			continue
+		}
+		c.changed, c.removed = make(chan struct{}), make(chan struct{})
+		a.containers[c.ID] = c
+		a.names[c.Name] = c.ID
+		if c.State.Status == "running" || c.State.Status == "removing" {
+			if shim.Alive(a.bundle(c.ID)) {
+				c.State.Status = "running"
+				go a.watch(c, c.State.Generation)
+				continue
+			}
+			a.finish(c, c.State.Generation)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+
+	"github.com/moss-containers/moss/agent/shim"
+)
+
+func (a *Agent) getContainers(w http.ResponseWriter, r *http.Request) error {
+	f, err := parseFilters(r)
+	if err != nil {
+		return err
+	}
+	for k := range f {
+		switch k {
+		case "status", "name", "label", "id", "ancestor", "exited":
+		default:
+			return kindErr(errInvalid, "invalid filter '%s'", k)
+		}
+	}
+	for _, s := range f["status"] {
+		switch s {
+		case "created", "restarting", "running", "removing", "paused", "exited", "dead":
+		default:
+			return kindErr(errInvalid, "invalid filter 'status=%s'", s)
+		}
+	}
+	all := boolParam(r, "all")
+	limit := 0
+	fmt.Sscanf(r.URL.Query().Get("limit"), "%d", &limit)
+	now := time.Now()
+	out := []container.Summary{}
+	for _, c := range a.snapshot() {
+		c.mu.Lock()
+		s := a.summary(c, now)
+		c.mu.Unlock()
+		if s.State == "removing" && c.State.Status == "gone" {
+			continue
+		}
+		if !all && len(f["status"]) == 0 && s.State != "running" {
+			continue
+		}
+		if !matchContainer(f, c, s) {
+			continue
+		}
+		out = append(out, s)
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func matchContainer(f map[string][]string, c *Container, s container.Summary) bool {
+	anyOf := func(vals []string, ok func(string) bool) bool {
+		if len(vals) == 0 {
+			return true
+		}
+		for _, v := range vals {
+			if ok(v) {
+				return true
+			}
+		}
+		return false
+	}
+	return anyOf(f["status"], func(v string) bool { return string(s.State) == v }) &&
+		anyOf(f["name"], func(v string) bool { return strings.Contains(c.Name, strings.TrimPrefix(v, "/")) }) &&
+		anyOf(f["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
+		anyOf(f["ancestor"], func(v string) bool { return v == c.Image || strings.TrimPrefix(v, "sha256:") == c.ImageID }) &&
+		anyOf(f["exited"], func(v string) bool { return s.State == "exited" && fmt.Sprint(c.State.ExitCode) == v }) &&
+		matchLabels(f["label"], c.Config.Labels)
+}
+
+func (c *Container) command() string {
+	return strings.Join(append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...), " ")
+}
+
+// summary is the docker ps view of c. Callers hold c.mu.
+func (a *Agent) summary(c *Container, now time.Time) container.Summary {
+	st := c.State.Status
+	if st == "gone" {
+		st = "removing"
+	}
+	s := container.Summary{
+		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: "sha256:" + c.ImageID,
+		Command: c.command(), Created: c.Created.Unix(), Ports: []container.PortSummary{},
+		Labels: c.Config.Labels, State: container.ContainerState(st), Status: c.statusString(now),
+		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
+		Mounts:          []container.MountPoint{},
+	}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	if s.HostConfig.NetworkMode == "" {
+		s.HostConfig.NetworkMode = "none"
+	}
+	return s
+}
+
+func (a *Agent) getContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.lookup(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	writeJSON(w, http.StatusOK, a.inspect(c))
+	return nil
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// inspect is the docker inspect view of c. Callers hold c.mu.
+func (a *Agent) inspect(c *Container) container.InspectResponse {
+	st := c.State
+	b := a.bundle(c.ID)
+	args := append(append([]string{}, c.Config.Entrypoint...), c.Config.Cmd...)
+	path := ""
+	if len(args) > 0 {
+		path, args = args[0], args[1:]
+	}
+	status := st.Status
+	if status == "gone" {
+		status = "removing"
+	}
+	resp := container.InspectResponse{
+		ID: c.ID, Created: rfc3339(c.Created), Path: path, Args: args,
+		State: &container.State{
+			Status: container.ContainerState(status), Running: st.Status == "running", OOMKilled: st.OOMKilled,
+			Dead: st.Status == "dead", Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
+			StartedAt: rfc3339(st.StartedAt), FinishedAt: rfc3339(st.FinishedAt),
+		},
+		Image:          "sha256:" + c.ImageID,
+		ResolvConfPath: filepath.Join(b, "etc", "resolv.conf"),
+		HostnamePath:   filepath.Join(b, "etc", "hostname"),
+		HostsPath:      filepath.Join(b, "etc", "hosts"),
+		LogPath:        filepath.Join(b, shim.LogFile),
+		Name:           "/" + c.Name, Driver: a.store.Driver(), Platform: "linux",
+		HostConfig: c.HostConfig, Config: c.Config, Mounts: []container.MountPoint{},
+		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
+	}
+	if data, err := a.store.ContainerLayerData(c.ID); err == nil {
+		resp.GraphDriver = &storage.DriverData{Name: a.store.Driver(), Data: data}
+	}
+	return resp
+}
+
+// postAttach hijacks the connection and streams the container's output with
+// Docker's multiplexed framing (TTY and stdin arrive with the interactive
+// containers issue).
+func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.lookup(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if !boolParam(r, "stream") && !boolParam(r, "logs") {
+		return kindErr(errInvalid, "attach: set stream=1 or logs=1")
+	}
+	stdout, stderr := boolParam(r, "stdout"), boolParam(r, "stderr")
+	get, err := a.attach(c, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return fmt.Errorf("connection cannot be hijacked")
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	upgrade := strings.EqualFold(r.Header.Get("Upgrade"), "tcp")
+	if upgrade {
+		fmt.Fprint(buf, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+	} else {
+		fmt.Fprint(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n\r\n")
+	}
+	if err := buf.Flush(); err != nil {
+		return nil
+	}
+	// A client that half-closes its side (no stdin) still reads: the
+	// stream ends when the container's output ends or a write fails.
+	stream, err := get()
+	if err != nil || stream == nil {
+		return nil
+	}
+	defer stream.Close()
+	_, _ = io.Copy(conn, stream)
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	return nil
+}
+
+var _ = bufio.NewReader
+var _ = json.Marshal
+var _ net.Conn

@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"net/http/httptest"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestParseFilters(t *testing.T) {
+	cases := map[string]map[string][]string{
+		``:                                {},
+		`{"status":["running","exited"]}`: {"status": {"running", "exited"}},
+		`{"label":{"a=b":true}}`:          {"label": {"a=b"}},
+	}
+	for raw, want := range cases {
+		r := httptest.NewRequest("GET", "/containers/json", nil)
+		q := r.URL.Query()
+		if raw != "" {
+			q.Set("filters", raw)
+		}
+		r.URL.RawQuery = q.Encode()
+		got, err := parseFilters(r)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %v, %v", raw, got, err)
+		}
+	}
+	r := httptest.NewRequest("GET", "/containers/json?filters=%7Bbad", nil)
+	if _, err := parseFilters(r); err == nil {
+		t.Error("malformed filters accepted")
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		"":                            {},
+		"1700000000":                  time.Unix(1700000000, 0),
+		"1700000000.5":                time.Unix(1700000000, 500000000),
+		"2026-01-02T03:04:05Z":        time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		"2026-01-02T03:04:05.1+01:00": time.Date(2026, 1, 2, 2, 4, 5, 100000000, time.UTC),
+	} {
+		got, err := parseTime(in)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%q: got %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := parseTime("yesterday"); err == nil {
+		t.Error("bad time accepted")
+	}
+}
+
+func TestParseChanges(t *testing.T) {
+	ic, err := parseChanges([]string{`CMD ["/bin/sh","-c","echo hi"]`, "ENV A=1", "ENV B 2", "WORKDIR /w", "USER nobody", `LABEL k="v"`, "ENTRYPOINT top -b", "EXPOSE 80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ic.Cmd, []string{"/bin/sh", "-c", "echo hi"}) || !reflect.DeepEqual(ic.Entrypoint, []string{"/bin/sh", "-c", "top -b"}) {
+		t.Fatalf("cmd %v entrypoint %v", ic.Cmd, ic.Entrypoint)
+	}
+	if !reflect.DeepEqual(ic.Env, []string{"A=1", "B=2"}) || ic.WorkingDir != "/w" || ic.User != "nobody" || ic.Labels["k"] != "v" {
+		t.Fatalf("%+v", ic)
+	}
+	if _, err := parseChanges([]string{"FROM x"}); err == nil {
+		t.Fatal("FROM accepted as a change")
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := mergeEnv([]string{"PATH=/bin", "A=1"}, []string{"A=2", "B=3"})
+	if !reflect.DeepEqual(got, []string{"PATH=/bin", "A=2", "B=3"}) {
+		t.Fatal(got)
+	}
+	if err := validateEnv([]string{"=x"}); err == nil {
+		t.Fatal("empty variable name accepted")
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "Less than a second", time.Second: "1 second", 3 * time.Second: "3 seconds",
+		70 * time.Second: "About a minute", 5 * time.Minute: "5 minutes", time.Hour: "About an hour", 3 * time.Hour: "3 hours",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestVersionLess(t *testing.T) {
+	if !versionLess("1.12", "1.24") || versionLess("1.47", "1.24") || versionLess("1.24", "1.24") || !versionLess("0.9", "1.0") {
+		t.Fatal("versionLess")
+	}
+}

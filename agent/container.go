@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// Container is the agent's record of one container, persisted as
+// container.json in its bundle directory.
+type Container struct {
+	ID         string                 `json:"id"`
+	Name       string                 `json:"name"`
+	Created    time.Time              `json:"created"`
+	Image      string                 `json:"image"` // as the user named it
+	ImageID    string                 `json:"image_id"`
+	Config     *container.Config      `json:"config"`
+	HostConfig *container.HostConfig  `json:"host_config"`
+	State      State                  `json:"state"`
+	Rootfs     string                 `json:"rootfs,omitempty"`
+	GraphData  map[string]string      `json:"graph_data,omitempty"`
+	Extra      map[string]interface{} `json:"-"`
+
+	// waiters are woken at every state change.
+	changed chan struct{}
+	// attachers are pending attach streams waiting for the start.
+	attachers []*pendingAttach
+	// removed is closed when the container is gone.
+	removed chan struct{}
+	mu      sync.Mutex
+}
+
+// State is the container's run state.
+type State struct {
+	Status     string    `json:"status"` // created, running, exited, removing, dead
+	Pid        int       `json:"pid,omitempty"`
+	ExitCode   int       `json:"exit_code"`
+	Error      string    `json:"error,omitempty"`
+	OOMKilled  bool      `json:"oom_killed,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	// Generation counts starts, so waiters can tell a new exit from an old.
+	Generation int `json:"generation"`
+}
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+func newID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func (a *Agent) bundle(id string) string { return filepath.Join(a.dirs.Containers(), id) }
+
+// socket keeps the path short: unix socket paths are limited to 107 bytes.
+func (a *Agent) socket(id string) string {
+	return filepath.Join(a.dirs.Runtime, "s", id[:16])
+}
+
+func (a *Agent) save(c *Container) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(a.bundle(c.ID), "container.json"), b)
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// notify wakes everybody waiting for a state change. Callers hold c.mu.
+func (c *Container) notify() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// lookup finds a container by full ID, name, or unique ID prefix.
+func (a *Agent) lookup(ref string) (*Container, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ref = strings.TrimPrefix(ref, "/")
+	if c, ok := a.containers[ref]; ok {
+		return c, nil
+	}
+	if id, ok := a.names[ref]; ok {
+		return a.containers[id], nil
+	}
+	var found *Container
+	if len(ref) > 0 {
+		for id, c := range a.containers {
+			if strings.HasPrefix(id, ref) {
+				if found != nil {
+					return nil, kindErr(errInvalid, "multiple IDs found with provided prefix: %s", ref)
+				}
+				found = c
+			}
+		}
+	}
+	if found == nil {
+		return nil, kindErr(errNotFound, "No such container: %s", ref)
+	}
+	return found, nil
+}
+
+// statusString is the human status of docker ps.
+func (c *Container) statusString(now time.Time) string {
+	s := c.State
+	switch s.Status {
+	case "running":
+		return "Up " + humanDuration(now.Sub(s.StartedAt))
+	case "exited":
+		if s.FinishedAt.IsZero() {
+			return fmt.Sprintf("Exited (%d)", s.ExitCode)
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, humanDuration(now.Sub(s.FinishedAt)))
+	case "created":
+		return "Created"
+	case "removing":
+		return "Removal In Progress"
+	case "dead":
+		return "Dead"
+	}
+	return s.Status
+}
+
+// humanDuration follows docker's units.HumanDuration.
+func humanDuration(d time.Duration) string {
+	if s := int(d.Seconds()); s < 1 {
+		return "Less than a second"
+	} else if s == 1 {
+		return "1 second"
+	} else if s < 60 {
+		return fmt.Sprintf("%d seconds", s)
+	} else if m := int(d.Minutes()); m == 1 {
+		return "About a minute"
+	} else if m < 60 {
+		return fmt.Sprintf("%d minutes", m)
+	} else if h := int(d.Round(time.Hour).Hours()); h == 1 {
+		return "About an hour"
+	} else if h < 48 {
+		return fmt.Sprintf("%d hours", h)
+	} else if h < 24*7*2 {
+		return fmt.Sprintf("%d days", h/24)
+	} else if h < 24*30*2 {
+		return fmt.Sprintf("%d weeks", h/24/7)
+	} else if h < 24*365*2 {
+		return fmt.Sprintf("%d months", h/24/30)
+	}
+	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
+}
+
+// kindError carries a message for the user and a kind for the status code.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func kindErr(kind error, format string, args ...interface{}) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+var (
+	errNotFound    = errors.New("not found")
+	errInvalid     = errors.New("invalid argument")
+	errConflict    = errors.New("conflict")
+	errNotModified = errors.New("not modified")
+	errCannotRun   = errors.New("cannot invoke")
+	errNoCommand   = errors.New("command not found")
+)

@@ -1,0 +1,495 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/moss-containers/moss/agent/shim"
+	"github.com/moss-containers/moss/agent/spec"
+	"github.com/moss-containers/moss/storage"
+)
+
+// createContainer makes a container from cfg: the image's defaults merged
+// into the configuration, a fresh writable layer, persisted metadata.
+func (a *Agent) createContainer(name string, cfg *container.Config, host *container.HostConfig) (*Container, []string, error) {
+	if cfg == nil || cfg.Image == "" {
+		return nil, nil, kindErr(errInvalid, "no image specified")
+	}
+	if host == nil {
+		host = &container.HostConfig{}
+	}
+	if err := validateHost(host); err != nil {
+		return nil, nil, err
+	}
+	if err := validateEnv(cfg.Env); err != nil {
+		return nil, nil, err
+	}
+	if name != "" && !validName.MatchString(name) {
+		return nil, nil, kindErr(errInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	img, err := a.store.Image(cfg.Image)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, nil, kindErr(errNotFound, "No such image: %s", cfg.Image)
+		}
+		return nil, nil, err
+	}
+	merged := *cfg
+	ic := img.Config.Config
+	if len(merged.Entrypoint) == 0 && merged.Entrypoint == nil {
+		merged.Entrypoint = ic.Entrypoint
+		if len(merged.Cmd) == 0 {
+			merged.Cmd = ic.Cmd
+		}
+	}
+	if len(merged.Entrypoint) == 1 && merged.Entrypoint[0] == "" {
+		merged.Entrypoint = nil
+	}
+	if len(merged.Entrypoint) == 0 && len(merged.Cmd) == 0 {
+		return nil, nil, kindErr(errInvalid, "no command specified")
+	}
+	merged.Env = mergeEnv(ic.Env, cfg.Env)
+	if merged.WorkingDir == "" {
+		merged.WorkingDir = ic.WorkingDir
+	}
+	if merged.User == "" {
+		merged.User = ic.User
+	}
+	if merged.StopSignal == "" {
+		merged.StopSignal = ic.StopSignal
+	}
+	if merged.StopSignal != "" {
+		if _, err := spec.Signal(merged.StopSignal); err != nil {
+			return nil, nil, kindErr(errInvalid, "invalid stop signal: %s", merged.StopSignal)
+		}
+	}
+	if len(ic.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range ic.Labels {
+			labels[k] = v
+		}
+		for k, v := range cfg.Labels {
+			labels[k] = v
+		}
+		merged.Labels = labels
+	}
+	id := newID()
+	if merged.Hostname == "" {
+		merged.Hostname = id[:12]
+	}
+	a.mu.Lock()
+	if name == "" {
+		name = a.generateName()
+	}
+	name = strings.TrimPrefix(name, "/")
+	if other, ok := a.names[name]; ok {
+		a.mu.Unlock()
+		return nil, nil, kindErr(errConflict, "Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other)
+	}
+	a.names[name] = id // reserve
+	a.mu.Unlock()
+	c := &Container{
+		ID: id, Name: name, Created: time.Now().UTC(), Image: cfg.Image, ImageID: img.ID,
+		Config: &merged, HostConfig: host, State: State{Status: "created"},
+		changed: make(chan struct{}), removed: make(chan struct{}),
+	}
+	fail := func(err error) (*Container, []string, error) {
+		a.mu.Lock()
+		delete(a.names, name)
+		a.mu.Unlock()
+		_ = a.store.DeleteContainer(id)
+		_ = os.RemoveAll(a.bundle(id))
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(a.bundle(id), 0o700); err != nil {
+		return fail(err)
+	}
+	if err := a.store.CreateContainer(id, img.ID); err != nil {
+		return fail(fmt.Errorf("create container layer: %w", err))
+	}
+	if err := a.save(c); err != nil {
+		return fail(err)
+	}
+	a.mu.Lock()
+	a.containers[id] = c
+	a.mu.Unlock()
+	return c, nil, nil
+}
+
+func validateEnv(env []string) error {
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if k == "" || strings.ContainsAny(k, " \t\n\x00") {
+			return kindErr(errInvalid, "invalid environment variable: %q", e)
+		}
+	}
+	return nil
+}
+
+func validateHost(h *container.HostConfig) error {
+	switch nm := string(h.NetworkMode); nm {
+	case "", "none", "default", "bridge":
+		// Until network drivers arrive, every container gets its own
+		// network namespace with only lo.
+	default:
+		return kindErr(errInvalid, "network mode %q is not supported yet: use --network none", nm)
+	}
+	if h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
+		return kindErr(errInvalid, "restart policy %q is not supported yet", h.RestartPolicy.Name)
+	}
+	return nil
+}
+
+// mergeEnv overrides the image's variables with the container's.
+func mergeEnv(image, user []string) []string {
+	out := make([]string, 0, len(image)+len(user))
+	idx := map[string]int{}
+	for _, list := range [][]string{image, user} {
+		for _, e := range list {
+			k, _, _ := strings.Cut(e, "=")
+			if i, ok := idx[k]; ok {
+				out[i] = e
+				continue
+			}
+			idx[k] = len(out)
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+var adjectives = []string{"brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "proud", "quiet", "sharp", "tender", "vivid", "witty", "zen"}
+var nouns = []string{"lichen", "fern", "spore", "frond", "sedge", "bryum", "sphagnum", "hornwort", "liverwort", "peat", "rhizoid", "thallus"}
+
+// generateName returns an unused adjective_noun name. Callers hold a.mu.
+func (a *Agent) generateName() string {
+	for i := 0; ; i++ {
+		b := []byte(newID())
+		n := adjectives[int(b[0])%len(adjectives)] + "_" + nouns[int(b[1])%len(nouns)]
+		if i > 10 {
+			n += "_" + string(b[2:6])
+		}
+		if _, ok := a.names[n]; !ok {
+			return n
+		}
+	}
+}
+
+// start runs a created or exited container.
+func (a *Agent) start(c *Container) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch c.State.Status {
+	case "running":
+		return errNotModified
+	case "removing", "dead":
+		return kindErr(errConflict, "container %s is marked for removal and cannot be started", c.ID)
+	}
+	rootfs, err := a.store.Mount(c.ID)
+	if err != nil {
+		return fmt.Errorf("mount container root: %w", err)
+	}
+	pid, err := a.launch(c, rootfs)
+	if err != nil {
+		for _, p := range c.attachers {
+			p.ready <- attachResult{err: err}
+		}
+		c.attachers = nil
+		_ = a.store.Unmount(c.ID, false)
+		c.State.Error = err.Error()
+		_ = a.save(c)
+		return err
+	}
+	c.Rootfs = rootfs
+	c.State = State{Status: "running", Pid: pid, StartedAt: time.Now().UTC(), Generation: c.State.Generation + 1}
+	if err := a.save(c); err != nil {
+		a.log.Error("save state", "id", c.ID, "error", err)
+	}
+	c.notify()
+	go a.watch(c, c.State.Generation)
+	return nil
+}
+
+// launch writes the bundle and starts the shim; the container's process runs
+// once pending attach streams are connected.
+func (a *Agent) launch(c *Container, rootfs string) (int, error) {
+	b := a.bundle(c.ID)
+	etc := filepath.Join(b, "etc")
+	h := c.HostConfig
+	dns := make([]string, 0, len(h.DNS))
+	for _, ip := range h.DNS {
+		dns = append(dns, ip.String())
+	}
+	if err := spec.WriteEtc(etc, c.Config.Hostname, h.ExtraHosts, dns, h.DNSSearch, h.DNSOptions); err != nil {
+		return 0, err
+	}
+	s, err := spec.Build(spec.Input{
+		ID: c.ID, Rootfs: rootfs, Config: c.Config, Host: h, EtcDir: etc,
+		SingleID: a.singleID, Seccomp: a.cfg.Runtime.SeccompEnabled(),
+	})
+	if err != nil {
+		if errors.Is(err, spec.ErrInvalid) {
+			return 0, kindErr(errInvalid, "%s", err.Error())
+		}
+		return 0, err
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(filepath.Join(b, shim.SpecFile), data, 0o600); err != nil {
+		return 0, err
+	}
+	_ = os.Remove(filepath.Join(b, shim.ExitFile))
+	maxSize, maxFiles := logLimits(h.LogConfig.Config)
+	sock := a.socket(c.ID)
+	pid, err := shim.Spawn(a.shimExe, shim.Options{
+		ID: c.ID, Bundle: b, RuncRoot: a.dirs.RuncRoot(), Socket: sock,
+		LogMaxSize: maxSize, LogMaxFiles: maxFiles,
+	})
+	if err != nil {
+		return 0, runError(err)
+	}
+	for _, p := range c.attachers {
+		conn, err := shim.Attach(sock, p.stdout, p.stderr)
+		p.ready <- attachResult{conn: conn, err: err}
+	}
+	c.attachers = nil
+	if _, err := shim.Start(sock); err != nil {
+		_ = shim.Kill(sock, syscall.SIGKILL)
+		return 0, runError(err)
+	}
+	return pid, nil
+}
+
+// runError classifies a failure to run the container's command as docker
+// does: 127 when it does not exist, 126 when it cannot be invoked.
+func runError(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory"):
+		return kindErr(errNoCommand, "failed to create task for container: %s", msg)
+	case strings.Contains(msg, "permission denied") || strings.Contains(msg, "exec format error"):
+		return kindErr(errCannotRun, "failed to create task for container: %s", msg)
+	}
+	return err
+}
+
+func logLimits(opts map[string]string) (int64, int) {
+	size := int64(0)
+	if v := opts["max-size"]; v != "" {
+		size = parseSize(v)
+	}
+	files := 1
+	if v := opts["max-file"]; v != "" {
+		fmt.Sscanf(v, "%d", &files)
+	}
+	return size, files
+}
+
+func parseSize(v string) int64 {
+	v = strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"k": 1 << 10, "m": 1 << 20, "g": 1 << 30} {
+		if strings.HasSuffix(v, suffix) {
+			mult, v = m, strings.TrimSuffix(v, suffix)
+		}
+	}
+	var n int64
+	fmt.Sscanf(v, "%d", &n)
+	return n * mult
+}
+
+// watch waits for the container of generation gen to exit.
+func (a *Agent) watch(c *Container, gen int) {
+	_, _ = shim.Wait(a.socket(c.ID), a.bundle(c.ID))
+	a.finish(c, gen)
+}
+
+// finish records the exit of generation gen, unmounts the root file system
+// and removes the container when it was started with --rm.
+func (a *Agent) finish(c *Container, gen int) {
+	c.mu.Lock()
+	if c.State.Generation != gen || (c.State.Status != "running" && c.State.Status != "removing") {
+		c.mu.Unlock()
+		return
+	}
+	st, err := shim.ReadExit(a.bundle(c.ID))
+	if err != nil {
+		c.State.ExitCode = 255
+		c.State.Error = "container supervisor ended without an exit status"
+		c.State.FinishedAt = time.Now().UTC()
+	} else {
+		c.State.ExitCode, c.State.OOMKilled, c.State.FinishedAt = st.Code, st.OOMKilled, st.FinishedAt
+		c.State.Error = st.Error
+	}
+	if c.State.Status != "removing" {
+		c.State.Status = "exited"
+	}
+	c.State.Pid = 0
+	if err := a.store.Unmount(c.ID, true); err != nil {
+		a.log.Warn("unmount container root", "id", c.ID, "error", err)
+	}
+	c.Rootfs = ""
+	_ = os.Remove(a.socket(c.ID))
+	_ = a.save(c)
+	c.notify()
+	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
+	c.mu.Unlock()
+	if auto {
+		if err := a.remove(c, false); err != nil {
+			a.log.Warn("auto-remove", "id", c.ID, "error", err)
+		}
+	}
+}
+
+// stopSignal is the container's, the image's, or SIGTERM.
+func (c *Container) stopSignal() syscall.Signal {
+	if s, err := spec.Signal(c.Config.StopSignal); err == nil {
+		return s
+	}
+	return syscall.SIGTERM
+}
+
+// kill sends sig to a running container.
+func (a *Agent) kill(c *Container, sig syscall.Signal) error {
+	c.mu.Lock()
+	running := c.State.Status == "running"
+	c.mu.Unlock()
+	if !running {
+		return kindErr(errConflict, "Cannot kill container: %s: Container %s is not running", c.ID, c.ID)
+	}
+	return shim.Kill(a.socket(c.ID), sig)
+}
+
+// stop signals the container and kills it after timeout.
+func (a *Agent) stop(c *Container, sig syscall.Signal, timeout time.Duration) error {
+	c.mu.Lock()
+	if c.State.Status != "running" {
+		c.mu.Unlock()
+		return errNotModified
+	}
+	gen, changed := c.State.Generation, c.changed
+	c.mu.Unlock()
+	if sig == 0 {
+		sig = c.stopSignal()
+	}
+	if err := shim.Kill(a.socket(c.ID), sig); err != nil && !errors.Is(err, shim.ErrGone) {
+		a.log.Debug("stop signal", "id", c.ID, "error", err)
+	}
+	if timeout < 0 || !a.waitExit(c, gen, changed, timeout) {
+		_ = shim.Kill(a.socket(c.ID), syscall.SIGKILL)
+		a.waitExit(c, gen, changed, 30*time.Second)
+	}
+	return nil
+}
+
+// waitExit waits until generation gen is no longer running.
+func (a *Agent) waitExit(c *Container, gen int, changed chan struct{}, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		done := c.State.Generation != gen || c.State.Status != "running"
+		changed = c.changed
+		c.mu.Unlock()
+		if done {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// remove deletes a container, its layer and its files.
+func (a *Agent) remove(c *Container, force bool) error {
+	c.mu.Lock()
+	status := c.State.Status
+	c.mu.Unlock()
+	if status == "running" {
+		if !force {
+			return kindErr(errConflict, "You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID)
+		}
+		if err := a.stop(c, syscall.SIGKILL, 0); err != nil && !errors.Is(err, errNotModified) {
+			return err
+		}
+	}
+	c.mu.Lock()
+	if c.State.Status == "removing" || c.State.Status == "gone" {
+		c.mu.Unlock()
+		return nil
+	}
+	prev := c.State.Status
+	c.State.Status = "removing"
+	c.mu.Unlock()
+	if err := a.store.DeleteContainer(c.ID); err != nil && a.store.ContainerExists(c.ID) {
+		c.mu.Lock()
+		c.State.Status = prev
+		c.mu.Unlock()
+		return fmt.Errorf("remove container layer: %w", err)
+	}
+	_ = os.RemoveAll(filepath.Join(a.dirs.RuncRoot(), c.ID))
+	if err := os.RemoveAll(a.bundle(c.ID)); err != nil {
+		a.log.Warn("remove bundle", "id", c.ID, "error", err)
+	}
+	a.mu.Lock()
+	delete(a.containers, c.ID)
+	if a.names[c.Name] == c.ID {
+		delete(a.names, c.Name)
+	}
+	a.mu.Unlock()
+	c.mu.Lock()
+	c.State.Status = "gone"
+	close(c.removed)
+	c.notify()
+	c.mu.Unlock()
+	return nil
+}
+
+// pendingAttach is an attach request that arrived before the start.
+type pendingAttach struct {
+	stdout, stderr bool
+	ready          chan attachResult
+}
+
+type attachResult struct {
+	conn net.Conn
+	err  error
+}
+
+// attach returns a stream of the container's output: at once for a running
+// container, at the next start for a created or exited one.
+func (a *Agent) attach(c *Container, stdout, stderr bool) (func() (io.ReadCloser, error), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.State.Status == "running" {
+		conn, err := shim.Attach(a.socket(c.ID), stdout, stderr)
+		return func() (io.ReadCloser, error) { return conn, err }, nil
+	}
+	p := &pendingAttach{stdout: stdout, stderr: stderr, ready: make(chan attachResult, 1)}
+	c.attachers = append(c.attachers, p)
+	removed := c.removed
+	return func() (io.ReadCloser, error) {
+		select {
+		case r := <-p.ready:
+			if r.conn == nil {
+				return nil, r.err
+			}
+			return r.conn, r.err
+		case <-removed:
+			return nil, errors.New("container removed")
+		}
+	}, nil
+}

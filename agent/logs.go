@@ -1,0 +1,140 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moss-containers/moss/agent/jsonlog"
+	"github.com/moss-containers/moss/agent/shim"
+)
+
+type logOptions struct {
+	stdout, stderr, timestamps, follow bool
+	tail                               int
+	since, until                       time.Time
+}
+
+func (o logOptions) want(e jsonlog.Entry) bool {
+	if e.Stream == "stdout" && !o.stdout || e.Stream == "stderr" && !o.stderr {
+		return false
+	}
+	if !o.since.IsZero() && e.Time.Before(o.since) {
+		return false
+	}
+	if !o.until.IsZero() && e.Time.After(o.until) {
+		return false
+	}
+	return true
+}
+
+func writeFrame(w io.Writer, e jsonlog.Entry, timestamps bool) error {
+	id := byte(1)
+	if e.Stream == "stderr" {
+		id = 2
+	}
+	msg := e.Log
+	if timestamps {
+		msg = e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") + " " + msg
+	}
+	n := len(msg)
+	hdr := [8]byte{id, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, msg)
+	return err
+}
+
+// streamLogs writes c's log as multiplexed frames. With follow it keeps
+// reading the current file until the container stops.
+func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io.Writer, flush func()) error {
+	path := filepath.Join(a.bundle(c.ID), shim.LogFile)
+	_, maxFiles := logLimits(c.HostConfig.LogConfig.Config)
+	var entries []jsonlog.Entry
+	err := jsonlog.ReadAll(jsonlog.Files(path, maxFiles), func(e jsonlog.Entry) error {
+		if o.want(e) {
+			entries = append(entries, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if o.tail >= 0 && len(entries) > o.tail {
+		entries = entries[len(entries)-o.tail:]
+	}
+	for _, e := range entries {
+		if err := writeFrame(w, e, o.timestamps); err != nil {
+			return nil
+		}
+	}
+	flush()
+	if !o.follow {
+		return nil
+	}
+	return a.followLog(ctx, c, path, o, w, flush)
+}
+
+// followLog tails the current log file from its end until the container is
+// no longer running.
+func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logOptions, w io.Writer, flush func()) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer func() { f.Close() }()
+	off, _ := f.Seek(0, io.SeekEnd)
+	br := bufio.NewReader(f)
+	var partial []byte
+	for {
+		c.mu.Lock()
+		running := c.State.Status == "running"
+		changed := c.changed
+		c.mu.Unlock()
+		for {
+			line, err := br.ReadBytes('\n')
+			if len(line) > 0 && line[len(line)-1] == '\n' {
+				line = append(partial, line...)
+				partial = nil
+				off += int64(len(line))
+				var e jsonlog.Entry
+				if json.Unmarshal(line, &e) == nil && o.want(e) {
+					if writeFrame(w, e, o.timestamps) != nil {
+						return nil
+					}
+				}
+				continue
+			}
+			partial = append(partial, line...)
+			if err != nil {
+				break
+			}
+		}
+		flush()
+		if !running {
+			return nil
+		}
+		// Rotation: the file was replaced or truncated; reopen.
+		if st, err := os.Stat(path); err == nil {
+			if fst, ferr := f.Stat(); ferr == nil && (!os.SameFile(st, fst) || st.Size() < off) {
+				f.Close()
+				if f, err = os.Open(path); err != nil {
+					return nil
+				}
+				br.Reset(f)
+				off, partial = 0, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
