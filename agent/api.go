@@ -322,13 +322,13 @@ func (a *Agent) postWait(w http.ResponseWriter, r *http.Request) error {
 		}
 	case "next-exit":
 		if status == "running" {
-			a.waitGen(ctx, c, gen)
+			a.waitUntil(ctx, c, func(st State) bool { return st.Generation != gen || st.Status != "running" })
 		} else {
-			a.waitGen(ctx, c, -1)
+			a.waitUntil(ctx, c, func(st State) bool { return st.Generation > gen && st.Status != "running" })
 		}
 	default:
 		if status == "running" {
-			a.waitGen(ctx, c, gen)
+			a.waitUntil(ctx, c, func(st State) bool { return st.Generation != gen || st.Status != "running" })
 		}
 	}
 	c.mu.Lock()
@@ -340,18 +340,15 @@ func (a *Agent) postWait(w http.ResponseWriter, r *http.Request) error {
 	return json.NewEncoder(w).Encode(resp)
 }
 
-// waitGen waits until run generation gen has ended; gen -1 waits for the
-// next run to start and end.
-func (a *Agent) waitGen(ctx interface{ Done() <-chan struct{} }, c *Container, gen int) {
+// waitUntil waits until done holds for the container's state, the
+// container is removed, or ctx ends.
+func (a *Agent) waitUntil(ctx interface{ Done() <-chan struct{} }, c *Container, done func(State) bool) {
 	for {
 		c.mu.Lock()
-		st := c.State
+		ok := done(c.State)
 		ch, removed := c.changed, c.removed
 		c.mu.Unlock()
-		if gen == -1 && st.Status == "running" {
-			gen = st.Generation
-		}
-		if gen != -1 && (st.Generation != gen || st.Status != "running") {
+		if ok {
 			return
 		}
 		select {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,8 +207,27 @@ func (a *Agent) start(c *Container) error {
 		}
 		c.attachers = nil
 		_ = a.store.Unmount(c.ID, false)
+		// As docker: the failed start counts as a run that exited with
+		// 127 (not found), 126 (cannot invoke) or 128, for waiters.
 		c.State.Error = err.Error()
+		c.State.ExitCode = 128
+		switch {
+		case errors.Is(err, errNoCommand):
+			c.State.ExitCode = 127
+		case errors.Is(err, errCannotRun):
+			c.State.ExitCode = 126
+		}
+		c.State.FinishedAt = time.Now().UTC()
+		c.State.Generation++
 		_ = a.save(c)
+		c.notify()
+		if c.HostConfig.AutoRemove {
+			go func() {
+				if rerr := a.remove(c, false); rerr != nil {
+					a.log.Warn("auto-remove after failed start", "id", c.ID, "error", rerr)
+				}
+			}()
+		}
 		return err
 	}
 	c.Rootfs = rootfs
@@ -379,7 +399,7 @@ func (a *Agent) stop(c *Container, sig syscall.Signal, timeout time.Duration) er
 		c.mu.Unlock()
 		return errNotModified
 	}
-	gen, changed := c.State.Generation, c.changed
+	gen := c.State.Generation
 	c.mu.Unlock()
 	if sig == 0 {
 		sig = c.stopSignal()
@@ -387,30 +407,22 @@ func (a *Agent) stop(c *Container, sig syscall.Signal, timeout time.Duration) er
 	if err := shim.Kill(a.socket(c.ID), sig); err != nil && !errors.Is(err, shim.ErrGone) {
 		a.log.Debug("stop signal", "id", c.ID, "error", err)
 	}
-	if timeout < 0 || !a.waitExit(c, gen, changed, timeout) {
+	exited := func(st State) bool { return st.Generation != gen || st.Status != "running" }
+	if timeout < 0 || !a.waitFor(c, exited, timeout) {
 		_ = shim.Kill(a.socket(c.ID), syscall.SIGKILL)
-		a.waitExit(c, gen, changed, 30*time.Second)
+		a.waitFor(c, exited, 30*time.Second)
 	}
 	return nil
 }
 
-// waitExit waits until generation gen is no longer running.
-func (a *Agent) waitExit(c *Container, gen int, changed chan struct{}, timeout time.Duration) bool {
-	deadline := time.After(timeout)
-	for {
-		c.mu.Lock()
-		done := c.State.Generation != gen || c.State.Status != "running"
-		changed = c.changed
-		c.mu.Unlock()
-		if done {
-			return true
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			return false
-		}
-	}
+// waitFor waits up to timeout for done and reports whether it held.
+func (a *Agent) waitFor(c *Container, done func(State) bool, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	a.waitUntil(ctx, c, done)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return done(c.State)
 }
 
 // remove deletes a container, its layer and its files.

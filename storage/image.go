@@ -298,4 +298,3 @@ func shortID(id string) string {
 	}
 	return id
 }
-
