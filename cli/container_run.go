@@ -24,12 +24,12 @@ import (
 type runOptions struct {
 	detach, rm, interactive, tty, privileged, readOnly, init bool
 	name, workdir, user, hostname, entrypoint, network       string
-	stopSignal, pull                                        string
-	stopTimeout                                             int
-	env, envFile, labels, labelFile, capAdd, capDrop        []string
-	securityOpt, attach, dns, dnsSearch, dnsOption, addHost []string
-	logOpt                                                  []string
-	logDriver                                               string
+	stopSignal, pull                                         string
+	stopTimeout                                              int
+	env, envFile, labels, labelFile, capAdd, capDrop         []string
+	securityOpt, attach, dns, dnsSearch, dnsOption, addHost  []string
+	logOpt                                                   []string
+	logDriver                                                string
 }
 
 func (o *runOptions) flags(fs *pflag.FlagSet, withRun bool) {
