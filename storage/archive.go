@@ -417,35 +417,49 @@ func (s *Store) saveDocker(ctx context.Context, file string, refs []string) erro
 			wr.Close()
 		}
 	}()
+	// Each image goes into the archive once, with all the tags asked for:
+	// a name saves that tag, an ID saves every tag of the image.
+	type entry struct {
+		id   string
+		tags []reference.NamedTagged
+	}
+	var order []*entry
+	byID := map[string]*entry{}
 	for _, ref := range refs {
 		img, err := s.lookup(ref)
 		if err != nil {
 			return err
 		}
-		src, err := istorage.Transport.NewStoreReference(s.s, nil, img.ID)
-		if err != nil {
-			return err
+		e := byID[img.ID]
+		if e == nil {
+			e = &entry{id: img.ID}
+			byID[img.ID] = e
+			order = append(order, e)
 		}
-		// A name saves that tag; an ID saves every tag of the image.
-		var tags []reference.NamedTagged
-		if !hexID.MatchString(ref) || strings.Contains(ref, "/") {
-			if n, err := normalize(ref); err == nil {
-				if nt, ok := n.(reference.NamedTagged); ok {
-					tags = append(tags, nt)
-				}
-			}
-		} else {
+		if hexID.MatchString(ref) && !strings.Contains(ref, "/") {
 			for _, n := range img.Names {
 				if nn, err := reference.ParseNormalizedNamed(n); err == nil {
 					if nt, ok := nn.(reference.NamedTagged); ok {
-						tags = append(tags, nt)
+						e.tags = append(e.tags, nt)
 					}
 				}
 			}
+		} else if n, err := normalize(ref); err == nil {
+			if nt, ok := n.(reference.NamedTagged); ok {
+				e.tags = append(e.tags, nt)
+			}
+		}
+	}
+	for _, e := range order {
+		src, err := istorage.Transport.NewStoreReference(s.s, nil, e.id)
+		if err != nil {
+			return err
 		}
 		var first reference.NamedTagged
-		if len(tags) > 0 {
-			first = tags[0]
+		sys := s.sys()
+		if len(e.tags) > 0 {
+			first = e.tags[0]
+			sys.DockerArchiveAdditionalTags = e.tags[1:]
 		}
 		dest, err := wr.NewReference(first)
 		if err != nil {
@@ -455,16 +469,10 @@ func (s *Store) saveDocker(ctx context.Context, file string, refs []string) erro
 		if err != nil {
 			return err
 		}
-		sys := s.sys()
-		if len(tags) > 1 {
-			for _, t := range tags[1:] {
-				sys.DockerArchiveAdditionalTags = append(sys.DockerArchiveAdditionalTags, t)
-			}
-		}
 		_, err = copy.Image(ctx, pc, dest, src, &copy.Options{SourceCtx: s.sys(), DestinationCtx: sys, ReportWriter: io.Discard})
 		pc.Destroy()
 		if err != nil {
-			return fmt.Errorf("save %s: %w", ref, err)
+			return fmt.Errorf("save %s: %w", shortID(e.id), err)
 		}
 	}
 	closed = true
