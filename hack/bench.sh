@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# `make bench`: Moss side by side with rootless Podman on the same image in
+# the same run, interleaved; medians and ratios. Figures, not a test: it
+# never fails on numbers. As root it runs as mosstest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-30}
+if [ "$(id -u)" = 0 ]; then
+	user=mosstest
+	work=$(mktemp -d /tmp/moss-bench-XXXXXX)
+	chmod 0755 "$work"
+	cp bin/moss "$work/moss"
+	cp "$0" "$work/bench.sh"
+	contrib/mkimage.sh "$work" >/dev/null
+	chmod -R a+rX "$work"
+	uid=$(id -u $user)
+	exec runuser -u $user -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd $user | cut -d: -f6)" \
+		XDG_RUNTIME_DIR=/run/user/$uid RUNS="$runs" MOSS="$work/moss" ROOTFS="$work/busybox-rootfs.tar" bash "$work/bench.sh"
+fi
+moss=${MOSS:-$PWD/bin/moss}
+rootfs=${ROOTFS:-}
+if [ -z "$rootfs" ]; then
+	tmp=$(mktemp -d)
+	contrib/mkimage.sh "$tmp" >/dev/null
+	rootfs=$tmp/busybox-rootfs.tar
+fi
+export MOSS_RUNTIME_DIR=$(mktemp -d /tmp/moss-bench-run-XXXXXX)
+export MOSS_DATA_DIR=$(mktemp -d /tmp/moss-bench-data-XXXXXX)
+img=bench/busybox:latest
+"$moss" import "$rootfs" "$img" >/dev/null
+have_podman=0
+if command -v podman >/dev/null && podman import "$rootfs" "$img" >/dev/null 2>&1; then have_podman=1; fi
+
+ms() { echo $(( ($(date +%s%N) - $1) / 1000 )); } # microseconds
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+fmt_ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u/1000}'; }
+
+# Warm up both.
+for _ in 1 2 3; do
+	"$moss" run --rm --network none "$img" true
+	[ $have_podman = 1 ] && podman run --rm --network none "$img" true
+done
+: >/tmp/bench-moss.$$
+: >/tmp/bench-podman.$$
+for _ in $(seq "$runs"); do
+	t=$(date +%s%N); "$moss" run --rm --network none "$img" true; ms "$t" >>/tmp/bench-moss.$$
+	if [ $have_podman = 1 ]; then
+		t=$(date +%s%N); podman run --rm --network none "$img" true; ms "$t" >>/tmp/bench-podman.$$
+	fi
+done
+moss_run=$(median </tmp/bench-moss.$$)
+echo "run --rm --network none IMAGE true ($runs runs, interleaved, median):"
+echo "  moss:   $(fmt_ms "$moss_run")"
+if [ $have_podman = 1 ]; then
+	podman_run=$(median </tmp/bench-podman.$$)
+	echo "  podman: $(fmt_ms "$podman_run")"
+	awk -v m="$moss_run" -v p="$podman_run" 'BEGIN {printf "  moss is %.1fx faster than podman\n", p/m}'
+fi
+
+sleep 2
+agent=$(cat "$MOSS_RUNTIME_DIR/agent.pid")
+echo "agent idle: $(awk '/VmRSS/ {print $2/1024 " MiB RSS"}' /proc/$agent/status), $(awk '/^Pss:/ {print $2/1024 " MiB PSS"}' /proc/$agent/smaps_rollup)"
+id=$("$moss" run -d "$img" sleep 600)
+sleep 1
+shim=$(pgrep -f "__shim $id" | head -1)
+echo "shim of a running container: $(awk '/VmRSS/ {print $2/1024 " MiB RSS"}' /proc/$shim/status), $(awk '/^Pss:/ {print $2/1024 " MiB PSS"}' /proc/$shim/smaps_rollup)"
+"$moss" rm -f "$id" >/dev/null
+
+t=$(date +%s%N)
+for i in $(seq 50); do "$moss" run -d --name "par$i" "$img" sleep 600 >/dev/null & done
+wait
+echo "50 containers started in parallel with -d: $(fmt_ms "$(ms "$t")"), running: $("$moss" ps -q | wc -l)"
+: >/tmp/bench-ps.$$
+for _ in $(seq 10); do t=$(date +%s%N); "$moss" ps >/dev/null; ms "$t" >>/tmp/bench-ps.$$; done
+echo "moss ps with 50 running (median of 10): $(fmt_ms "$(median </tmp/bench-ps.$$)")"
+"$moss" rm -f $("$moss" ps -aq) >/dev/null
+rm -f /tmp/bench-*.$$
+kill "$(cat "$MOSS_RUNTIME_DIR/agent.pid")" 2>/dev/null || true
