@@ -221,7 +221,9 @@ func (a *Agent) sealExe() error {
 		a.shimExe = "/proc/self/exe"
 		return nil
 	}
-	f, err := exeseal.CloneSelfExe(a.dirs.Runtime)
+	// A sealed memfd, not CloneSelfExe's overlayfs variant: only a memfd
+	// is recognised as already cloned in the shims.
+	f, err := cloneExe(a.dirs.Runtime)
 	if err != nil {
 		a.log.Warn("cannot seal a copy of the binary; containers start slower", "error", err)
 		a.shimExe, err = os.Executable()
@@ -231,6 +233,19 @@ func (a *Agent) sealExe() error {
 	// Keep f open for the agent's lifetime; shims exec it by path.
 	a.sealed = f
 	return nil
+}
+
+func cloneExe(tmpDir string) (*os.File, error) {
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	defer self.Close()
+	st, err := self.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return exeseal.CloneBinary(self, st.Size(), "/proc/self/exe", tmpDir)
 }
 
 // loadContainers reads persisted containers and reconciles their state with

@@ -196,11 +196,14 @@ func (a *Agent) start(c *Container) error {
 	case "removing", "dead":
 		return kindErr(errConflict, "container %s is marked for removal and cannot be started", c.ID)
 	}
+	t0 := time.Now()
 	rootfs, err := a.store.Mount(c.ID)
 	if err != nil {
 		return fmt.Errorf("mount container root: %w", err)
 	}
+	a.log.Debug("mounted", "id", c.ID, "took", time.Since(t0))
 	pid, err := a.launch(c, rootfs)
+	a.log.Debug("launched", "id", c.ID, "took", time.Since(t0))
 	if err != nil {
 		for _, p := range c.attachers {
 			p.ready <- attachResult{err: err}
@@ -273,6 +276,7 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 	_ = os.Remove(filepath.Join(b, shim.ExitFile))
 	maxSize, maxFiles := logLimits(h.LogConfig.Config)
 	sock := a.socket(c.ID)
+	a.log.Debug("bundle written", "id", c.ID)
 	pid, err := shim.Spawn(a.shimExe, shim.Options{
 		ID: c.ID, Bundle: b, RuncRoot: a.dirs.RuncRoot(), Socket: sock,
 		LogMaxSize: maxSize, LogMaxFiles: maxFiles,
@@ -280,6 +284,7 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 	if err != nil {
 		return 0, runError(err)
 	}
+	a.log.Debug("shim ready", "id", c.ID)
 	for _, p := range c.attachers {
 		conn, err := shim.Attach(sock, p.stdout, p.stderr)
 		p.ready <- attachResult{conn: conn, err: err}

@@ -23,6 +23,7 @@ import (
 	_ "github.com/opencontainers/cgroups/devices" // device rules for cgroup v1 and v2
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/exeseal"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -151,7 +152,7 @@ func trace(what string) {
 }
 
 func (s *shim) create() (net.Listener, error) {
-	trace("main")
+	trace(fmt.Sprintf("main (exe sealed: %v)", exeseal.IsSelfExeCloned()))
 	data, err := os.ReadFile(filepath.Join(s.opts.Bundle, SpecFile))
 	if err != nil {
 		return nil, err
