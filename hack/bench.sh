@@ -27,9 +27,15 @@ fi
 export MOSS_RUNTIME_DIR=$(mktemp -d /tmp/moss-bench-run-XXXXXX)
 export MOSS_DATA_DIR=$(mktemp -d /tmp/moss-bench-data-XXXXXX)
 img=bench/busybox:latest
+pimg=localhost/bench/busybox:latest
 "$moss" import "$rootfs" "$img" >/dev/null
 have_podman=0
-if command -v podman >/dev/null && podman import "$rootfs" "$img" >/dev/null 2>&1; then have_podman=1; fi
+if command -v podman >/dev/null && podman import "$rootfs" "$pimg" >/dev/null 2>&1 &&
+	podman run --rm --network none "$pimg" true; then
+	have_podman=1
+else
+	echo "(podman is not usable here: no side-by-side figures)"
+fi
 
 ms() { echo $(( ($(date +%s%N) - $1) / 1000 )); } # microseconds
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -38,14 +44,14 @@ fmt_ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u/1000}'; }
 # Warm up both.
 for _ in 1 2 3; do
 	"$moss" run --rm --network none "$img" true
-	[ $have_podman = 1 ] && podman run --rm --network none "$img" true
+	if [ $have_podman = 1 ]; then podman run --rm --network none "$pimg" true; fi
 done
 : >/tmp/bench-moss.$$
 : >/tmp/bench-podman.$$
 for _ in $(seq "$runs"); do
 	t=$(date +%s%N); "$moss" run --rm --network none "$img" true; ms "$t" >>/tmp/bench-moss.$$
 	if [ $have_podman = 1 ]; then
-		t=$(date +%s%N); podman run --rm --network none "$img" true; ms "$t" >>/tmp/bench-podman.$$
+		t=$(date +%s%N); podman run --rm --network none "$pimg" true; ms "$t" >>/tmp/bench-podman.$$
 	fi
 done
 moss_run=$(median </tmp/bench-moss.$$)
@@ -63,7 +69,10 @@ echo "agent idle: $(awk '/VmRSS/ {print $2/1024 " MiB RSS"}' /proc/$agent/status
 id=$("$moss" run -d "$img" sleep 600)
 sleep 1
 shim=$(pgrep -f "__shim $id" | head -1)
-echo "shim of a running container: $(awk '/VmRSS/ {print $2/1024 " MiB RSS"}' /proc/$shim/status), $(awk '/^Pss:/ {print $2/1024 " MiB PSS"}' /proc/$shim/smaps_rollup)"
+shimmem() { # pid
+	echo "$(awk '/VmRSS/ {printf "%.1f MiB RSS", $2/1024}' /proc/$1/status) ($(awk '/RssAnon/ {printf "%.1f MiB private anonymous", $2/1024}' /proc/$1/status), the rest the binary image shared by all shims), $(awk '/^Pss:/ {printf "%.1f MiB PSS", $2/1024}' /proc/$1/smaps_rollup)"
+}
+echo "shim of a running container: $(shimmem "$shim")"
 "$moss" rm -f "$id" >/dev/null
 
 t=$(date +%s%N)
@@ -73,6 +82,8 @@ echo "50 containers started in parallel with -d: $(fmt_ms "$(ms "$t")"), running
 : >/tmp/bench-ps.$$
 for _ in $(seq 10); do t=$(date +%s%N); "$moss" ps >/dev/null; ms "$t" >>/tmp/bench-ps.$$; done
 echo "moss ps with 50 running (median of 10): $(fmt_ms "$(median </tmp/bench-ps.$$)")"
+shim=$(pgrep -u "$(id -u)" -f "__shim" | head -1)
+echo "one shim among 50: $(shimmem "$shim")"
 "$moss" rm -f $("$moss" ps -aq) >/dev/null
 rm -f /tmp/bench-*.$$
 kill "$(cat "$MOSS_RUNTIME_DIR/agent.pid")" 2>/dev/null || true

@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(uidmap busybox-static podman fuse-overlayfs slirp4netns libseccomp-dev pkg-config iproute2 tmux hyperfine util-linux procps gcc make git curl file)
+pkgs=(uidmap busybox-static podman runc fuse-overlayfs slirp4netns libseccomp-dev pkg-config iproute2 tmux hyperfine util-linux procps gcc make git curl file)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
