@@ -82,7 +82,9 @@ func (a *Agent) routes() http.Handler {
 			writeJSON(w, http.StatusNotFound, map[string]string{"message": "page not found"})
 			return
 		}
+		t0 := time.Now()
 		mux.ServeHTTP(w, r)
+		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "took", time.Since(t0))
 	})
 }
 

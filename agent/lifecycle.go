@@ -115,12 +115,15 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	if err := os.MkdirAll(a.bundle(id), 0o700); err != nil {
 		return fail(err)
 	}
+	t0 := time.Now()
 	if err := a.store.CreateContainer(id, img.ID); err != nil {
 		return fail(fmt.Errorf("create container layer: %w", err))
 	}
+	t1 := time.Now()
 	if err := a.save(c); err != nil {
 		return fail(err)
 	}
+	a.log.Debug("created", "id", id, "layer", t1.Sub(t0), "metadata", time.Since(t1))
 	a.mu.Lock()
 	a.containers[id] = c
 	a.mu.Unlock()
@@ -258,7 +261,7 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 	}
 	s, err := spec.Build(spec.Input{
 		ID: c.ID, Rootfs: rootfs, Config: c.Config, Host: h, EtcDir: etc,
-		SingleID: a.singleID, Seccomp: a.cfg.Runtime.SeccompEnabled(),
+		SingleID: a.singleID, Seccomp: a.cfg.Runtime.SeccompEnabled(), Seccomp32: a.cfg.Runtime.Seccomp32,
 	})
 	if err != nil {
 		if errors.Is(err, spec.ErrInvalid) {
@@ -338,6 +341,7 @@ func parseSize(v string) int64 {
 // watch waits for the container of generation gen to exit.
 func (a *Agent) watch(c *Container, gen int) {
 	_, _ = shim.Wait(a.socket(c.ID), a.bundle(c.ID))
+	a.log.Debug("exited", "id", c.ID)
 	a.finish(c, gen)
 }
 
@@ -451,6 +455,8 @@ func (a *Agent) remove(c *Container, force bool) error {
 	prev := c.State.Status
 	c.State.Status = "removing"
 	c.mu.Unlock()
+	t0 := time.Now()
+	defer func() { a.log.Debug("removed", "id", c.ID, "took", time.Since(t0)) }()
 	if err := a.store.DeleteContainer(c.ID); err != nil && a.store.ContainerExists(c.ID) {
 		c.mu.Lock()
 		c.State.Status = prev

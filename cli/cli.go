@@ -52,12 +52,14 @@ type apiError struct {
 func (e *apiError) Error() string { return "Error response from daemon: " + e.msg }
 
 type app struct {
-	host   string
-	client *http.Client
-	dirs   paths.Dirs
-	out    io.Writer
-	errw   io.Writer
-	in     io.Reader
+	// agentUp is set once the agent answered, so one command pings once.
+	agentUp bool
+	host    string
+	client  *http.Client
+	dirs    paths.Dirs
+	out     io.Writer
+	errw    io.Writer
+	in      io.Reader
 }
 
 // Main runs the CLI with args (without the program name) and returns the
@@ -157,7 +159,11 @@ func (a *app) setup() error {
 // ensureAgent starts the agent in the background when its socket does not
 // answer and waits until it does.
 func (a *app) ensureAgent() error {
+	if a.agentUp {
+		return nil
+	}
 	if a.ping() == nil {
+		a.agentUp = true
 		return nil
 	}
 	if a.host != "" {
@@ -195,12 +201,14 @@ func (a *app) ensureAgent() error {
 		select {
 		case err := <-exited:
 			if a.ping() == nil {
+				a.agentUp = true
 				return nil
 			}
 			return &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: the agent did not start (%v): see %s\n%s", err, logPath, tail(logPath, 10))}
 		case <-time.After(delay):
 		}
 		if a.ping() == nil {
+			a.agentUp = true
 			return nil
 		}
 	}

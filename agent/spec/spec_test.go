@@ -52,8 +52,13 @@ func TestBuild(t *testing.T) {
 			if s.Linux.Seccomp == nil || len(s.Linux.MaskedPaths) == 0 {
 				t.Fatal("seccomp or masked paths missing")
 			}
-			if slices.Contains(s.Linux.Seccomp.Architectures, specs.ArchX32) {
-				t.Fatal("x32 in the seccomp profile")
+			if a := s.Linux.Seccomp.Architectures; len(a) != 1 || a[0] != specs.ArchX86_64 {
+				t.Fatalf("seccomp architectures %v, want only the native one", a)
+			}
+			in.Seccomp32 = true
+			s, _ = Build(in)
+			if a := s.Linux.Seccomp.Architectures; len(a) != 2 || a[1] != specs.ArchX86 {
+				t.Fatalf("seccomp architectures %v with the 32-bit ABI", a)
 			}
 			if len(s.Linux.Namespaces) != 6 {
 				t.Fatalf("namespaces: %v", s.Linux.Namespaces)
