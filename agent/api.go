@@ -197,7 +197,7 @@ func (a *Agent) postStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.start(c); err != nil {
+	if err := a.startOrRemove(c); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -32,6 +32,9 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	if err := validateHost(host); err != nil {
 		return nil, nil, err
 	}
+	if cfg.OpenStdin || cfg.Tty {
+		return nil, nil, kindErr(errInvalid, "interactive containers (-i, -t) are not supported yet")
+	}
 	if err := validateEnv(cfg.Env); err != nil {
 		return nil, nil, err
 	}
@@ -148,6 +151,9 @@ func validateHost(h *container.HostConfig) error {
 	default:
 		return kindErr(errInvalid, "network mode %q is not supported yet: use --network none", nm)
 	}
+	if h.Init != nil && *h.Init {
+		return kindErr(errInvalid, "--init is not supported yet")
+	}
 	if h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
 		return kindErr(errInvalid, "restart policy %q is not supported yet", h.RestartPolicy.Name)
 	}
@@ -227,14 +233,7 @@ func (a *Agent) start(c *Container) error {
 		c.State.Generation++
 		_ = a.save(c)
 		c.notify()
-		if c.HostConfig.AutoRemove {
-			go func() {
-				if rerr := a.remove(c, false); rerr != nil {
-					a.log.Warn("auto-remove after failed start", "id", c.ID, "error", rerr)
-				}
-			}()
-		}
-		return err
+		return &startError{err: err}
 	}
 	c.Rootfs = rootfs
 	c.State = State{Status: "running", Pid: pid, StartedAt: time.Now().UTC(), Generation: c.State.Generation + 1}
@@ -244,6 +243,26 @@ func (a *Agent) start(c *Container) error {
 	c.notify()
 	go a.watch(c, c.State.Generation)
 	return nil
+}
+
+// startError marks a failure to start the container's process (as opposed
+// to "already running"), after which --rm removes the container.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// startOrRemove starts c; when that fails and c was created with --rm, it
+// removes c before answering, as docker does.
+func (a *Agent) startOrRemove(c *Container) error {
+	err := a.start(c)
+	var se *startError
+	if errors.As(err, &se) && c.HostConfig.AutoRemove {
+		if rerr := a.remove(c, false); rerr != nil {
+			a.log.Warn("auto-remove after failed start", "id", c.ID, "error", rerr)
+		}
+	}
+	return err
 }
 
 // launch writes the bundle and starts the shim; the container's process runs

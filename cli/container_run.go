@@ -210,9 +210,6 @@ func (a *app) create(o *runOptions, args []string) (string, error) {
 	if err != nil {
 		return "", &statusError{code: exitDaemon, msg: "moss: " + err.Error()}
 	}
-	if o.tty {
-		return "", &statusError{code: exitDaemon, msg: "moss: -t (TTY) is not supported yet"}
-	}
 	q := url.Values{}
 	if o.name != "" {
 		q.Set("name", o.name)

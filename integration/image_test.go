@@ -112,6 +112,8 @@ func TestBadInput(t *testing.T) {
 		{"bad reference", []string{"tag", image, "UPPER/Case"}, "invalid reference format"},
 		{"unknown container", []string{"stop", "nosuchcontainer"}, "No such container"},
 		{"bad signal", []string{"kill", "-s", "SIGNOPE", "busy"}, "invalid signal"},
+		{"host network not yet", []string{"run", "--rm", "--network", "host", image, "true"}, "not supported yet"},
+		{"bad user", []string{"run", "--rm", "-u", "nosuchuser", image, "true"}, "unable to find user"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
