@@ -196,6 +196,11 @@ func (a *app) ensureAgent() error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if a.agentUp {
+			a.showWarnings()
+		}
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for delay := 2 * time.Millisecond; time.Now().Before(deadline); delay = min(delay*2, 100*time.Millisecond) {
 		select {
@@ -213,6 +218,18 @@ func (a *app) ensureAgent() error {
 		}
 	}
 	return &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: the agent did not answer within 60s: see %s\n%s", logPath, tail(logPath, 10))}
+}
+
+// showWarnings prints the agent's warnings (a single-ID mapping, say) once,
+// when this command started the agent.
+func (a *app) showWarnings() {
+	var info struct{ Warnings []string }
+	if err := a.call(http.MethodGet, "/info", nil, nil, &info); err != nil {
+		return
+	}
+	for _, w := range info.Warnings {
+		fmt.Fprintf(a.errw, "WARNING: %s\n", w)
+	}
 }
 
 func tail(path string, n int) string {
