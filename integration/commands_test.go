@@ -1,0 +1,74 @@
+package integration
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// logs options, follow, rename, restart, prune.
+func TestContainerCommands(t *testing.T) {
+	mustMoss(t, "run", "-d", "--name", "talker", image, "sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three")
+	rmf(t, "talker", "renamed")
+	// -f follows until the container stops.
+	start := time.Now()
+	out := mustMoss(t, "logs", "-f", "talker")
+	if out != "one\nthree\n" || time.Since(start) > 10*time.Second {
+		t.Fatalf("logs -f: %q after %v", out, time.Since(start))
+	}
+	r := moss(t, "logs", "talker")
+	if r.stdout != "one\nthree\n" || r.stderr != "two\n" {
+		t.Fatalf("logs streams: %+v", r)
+	}
+	if out := mustMoss(t, "logs", "--tail", "1", "talker"); out != "three\n" {
+		t.Fatalf("logs --tail 1: %q", out)
+	}
+	if out := mustMoss(t, "logs", "-t", "talker"); !strings.Contains(out, "Z one") {
+		t.Fatalf("logs -t: %q", out)
+	}
+	if out := mustMoss(t, "logs", "--since", "2099-01-01T00:00:00Z", "talker"); out != "" {
+		t.Fatalf("logs --since the future: %q", out)
+	}
+	mustMoss(t, "rename", "talker", "renamed")
+	if r := moss(t, "inspect", "talker"); r.code == 0 {
+		t.Fatal("old name still resolves after rename")
+	}
+	// restart runs the command again; the log grows.
+	mustMoss(t, "restart", "-t", "1", "renamed")
+	waitFor(t, "second run", 10*time.Second, func() bool {
+		return strings.Count(moss(t, "logs", "renamed").stdout, "three") == 2
+	})
+	mustMoss(t, "create", "--name", "prunable", image, "true")
+	rmf(t, "prunable")
+	out = mustMoss(t, "container", "prune", "-f")
+	if !strings.Contains(out, "Deleted Containers") {
+		t.Fatalf("prune: %s", out)
+	}
+	if r := moss(t, "inspect", "prunable"); r.code == 0 {
+		t.Fatal("prune left a created container")
+	}
+	if r := moss(t, "inspect", "renamed"); r.code == 0 {
+		t.Fatal("prune left an exited container")
+	}
+}
+
+// The agent stops cleanly on SIGTERM, and the next command starts a new one.
+func TestAgentStopsOnSIGTERM(t *testing.T) {
+	mustMoss(t, "ps")
+	pid := agentPID()
+	if err := exec.Command("kill", "-TERM", itoa(pid)).Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(pid, 10*time.Second)
+	if r := runCmd(t, "", "kill", "-0", itoa(pid)); r.code == 0 {
+		t.Fatalf("agent %d still runs after SIGTERM", pid)
+	}
+	mustMoss(t, "ps")
+	if agentPID() == pid {
+		t.Fatal("no new agent")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
