@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -72,3 +73,28 @@ func TestAgentStopsOnSIGTERM(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// The supervisor's json-file log: escaping and rotation.
+func TestLogFile(t *testing.T) {
+	out := mustMoss(t, "run", "--rm", image, "printf", `q"uote\\back\ttab é ✓\001\n`)
+	if out != "q\"uote\\back\ttab é ✓\x01\n" {
+		t.Fatalf("output %q", out)
+	}
+	id := strings.TrimSpace(mustMoss(t, "run", "-d", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", image,
+		"sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done"))
+	rmf(t, id)
+	if code := strings.TrimSpace(mustMoss(t, "wait", id)); code != "0" {
+		t.Fatalf("exit %s", code)
+	}
+	logPath := strings.TrimSpace(mustMoss(t, "inspect", "--format", "{{.LogPath}}", id))
+	if _, err := os.Stat(logPath + ".1"); err != nil {
+		t.Fatalf("no rotated file: %v", err)
+	}
+	if _, err := os.Stat(logPath + ".2"); err == nil {
+		t.Fatal("more files than max-file")
+	}
+	lines := strings.Split(strings.TrimSpace(mustMoss(t, "logs", id)), "\n")
+	if len(lines) == 0 || len(lines) >= 300 || lines[len(lines)-1] != "line 299" {
+		t.Fatalf("%d lines after rotation, last %q", len(lines), lines[len(lines)-1])
+	}
+}

@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,11 +23,9 @@ import (
 	_ "github.com/opencontainers/cgroups/devices" // device rules for cgroup v1 and v2
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/opencontainers/runc/libcontainer/exeseal"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/moss-containers/moss/agent/jsonlog"
+	"golang.org/x/sys/unix"
 )
 
 // Role is the hidden argument that makes the binary run as a shim.
@@ -40,12 +38,6 @@ const (
 	PidFile  = "shim.pid"
 	LogFile  = "container.log"
 	shimLog  = "shim.log"
-)
-
-// Stream identifiers of the multiplexed attach stream (Docker's stdcopy).
-const (
-	StreamStdout = 1
-	StreamStderr = 2
 )
 
 // ExitStatus is how a container ended.
@@ -87,26 +79,24 @@ type shim struct {
 	opts      Options
 	container *libcontainer.Container
 	process   *libcontainer.Process
-	log       *jsonlog.Writer
+	stdout    *os.File
+	stderr    *os.File
+	listener  *net.UnixListener
 
-	copyWG sync.WaitGroup
-
-	mu       sync.Mutex
-	started  bool
-	attached []*attachConn
-	exit     *ExitStatus
-	exited   chan struct{}
+	// attached and waiting are connections to hand over to the supervisor.
+	attached []handedConn
+	waiting  []*net.UnixConn
 }
 
-type attachConn struct {
-	c              net.Conn
+type handedConn struct {
+	c              *net.UnixConn
 	stdout, stderr bool
-	dead           bool
 }
 
 // Main runs the shim role. args are: ID BUNDLE RUNCROOT SOCKET MAXSIZE MAXFILES.
 // File descriptor 3 is the ready pipe: the shim writes one JSON response
-// (the init's PID, or the error) and closes it.
+// (the init's PID, or the error) and closes it. Once the container is
+// started, the shim re-executes itself as the C supervisor (supervisor.go).
 func Main(args []string) int {
 	ready := os.NewFile(3, "ready")
 	if len(args) != 6 {
@@ -115,13 +105,12 @@ func Main(args []string) int {
 	}
 	maxSize, _ := strconv.ParseInt(args[4], 10, 64)
 	maxFiles, _ := strconv.Atoi(args[5])
-	s := &shim{opts: Options{ID: args[0], Bundle: args[1], RuncRoot: args[2], Socket: args[3], LogMaxSize: maxSize, LogMaxFiles: maxFiles}, exited: make(chan struct{})}
+	s := &shim{opts: Options{ID: args[0], Bundle: args[1], RuncRoot: args[2], Socket: args[3], LogMaxSize: maxSize, LogMaxFiles: maxFiles}}
 	if f, err := os.OpenFile(filepath.Join(s.opts.Bundle, shimLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
 		os.Stderr = f
 		_ = syscall.Dup3(int(f.Fd()), 2, 0)
 	}
-	l, err := s.create()
-	if err != nil {
+	if err := s.create(); err != nil {
 		writeResponse(ready, response{Error: err.Error()})
 		ready.Close()
 		return 1
@@ -130,11 +119,20 @@ func Main(args []string) int {
 	_ = os.WriteFile(filepath.Join(s.opts.Bundle, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	writeResponse(ready, response{Pid: pid})
 	ready.Close()
-	go s.serve(l)
-	s.wait()
-	l.Close()
-	_ = os.Remove(s.opts.Socket)
-	return 0
+	if err := s.serveUntilStart(); err != nil {
+		fmt.Fprintf(os.Stderr, "shim: %v\n", err)
+		_ = s.container.Signal(syscall.SIGKILL)
+		_, _ = s.process.Wait()
+		_ = s.container.Destroy()
+		st := ExitStatus{Code: 255, FinishedAt: time.Now().UTC(), Error: err.Error()}
+		b, _ := json.Marshal(st)
+		_ = writeFileAtomic(filepath.Join(s.opts.Bundle, ExitFile), b)
+		_ = os.Remove(s.opts.Socket)
+		return 1
+	}
+	err := s.handOff()
+	fmt.Fprintf(os.Stderr, "shim: hand-off to the supervisor failed: %v\n", err)
+	return 1
 }
 
 func writeResponse(w io.Writer, r response) {
@@ -151,18 +149,18 @@ func trace(what string) {
 	}
 }
 
-func (s *shim) create() (net.Listener, error) {
-	trace(fmt.Sprintf("main (exe sealed: %v)", exeseal.IsSelfExeCloned()))
+func (s *shim) create() error {
+	trace("main")
 	data, err := os.ReadFile(filepath.Join(s.opts.Bundle, SpecFile))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var spec specs.Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, fmt.Errorf("read spec: %w", err)
+		return fmt.Errorf("read spec: %w", err)
 	}
 	if err := os.Chdir(s.opts.Bundle); err != nil {
-		return nil, err
+		return err
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName:      s.opts.ID,
@@ -171,29 +169,25 @@ func (s *shim) create() (net.Listener, error) {
 		RootlessCgroups: os.Geteuid() != 0 || userns.RunningInUserNS(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("container config: %w", err)
-	}
-	s.log, err = jsonlog.Open(filepath.Join(s.opts.Bundle, LogFile), s.opts.LogMaxSize, s.opts.LogMaxFiles)
-	if err != nil {
-		return nil, err
+		return fmt.Errorf("container config: %w", err)
 	}
 	trace("configured")
 	c, err := libcontainer.Create(s.opts.RuncRoot, s.opts.ID, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("create container: %w", err)
+		return fmt.Errorf("create container: %w", err)
 	}
 	s.container = c
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p := spec.Process
 	nnp := p.NoNewPrivileges
@@ -210,102 +204,137 @@ func (s *shim) create() (net.Listener, error) {
 	trace("created")
 	if err := c.Start(proc); err != nil {
 		_ = c.Destroy()
-		return nil, err
+		return err
 	}
 	trace("started")
 	outW.Close()
 	errW.Close()
 	devnull.Close()
-	s.process = proc
-	sock := s.opts.Socket
-	_ = os.Remove(sock)
-	l, err := net.Listen("unix", sock)
+	s.process, s.stdout, s.stderr = proc, outR, errR
+	_ = os.Remove(s.opts.Socket)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.opts.Socket, Net: "unix"})
 	if err != nil {
 		_ = c.Signal(syscall.SIGKILL)
 		_ = c.Destroy()
-		return nil, err
+		return err
 	}
-	s.copyWG.Add(2)
-	go s.copy(outR, "stdout", StreamStdout)
-	go s.copy(errR, "stderr", StreamStderr)
-	return l, nil
+	l.SetUnlinkOnClose(false)
+	s.listener = l
+	return nil
 }
 
-func (s *shim) copy(r *os.File, stream string, id byte) {
-	defer s.copyWG.Done()
-	defer r.Close()
-	buf := make([]byte, 32*1024)
-	frame := make([]byte, 8, 8+len(buf))
+// serveUntilStart answers requests until the start request has run the
+// container's command. Output stays in the pipes for the supervisor.
+func (s *shim) serveUntilStart() error {
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			now := time.Now()
-			if werr := s.log.Write(stream, buf[:n], now); werr != nil {
-				fmt.Fprintf(os.Stderr, "write log: %v\n", werr)
-			}
-			frame = frame[:8]
-			frame[0] = id
-			frame[4], frame[5], frame[6], frame[7] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-			frame = append(frame, buf[:n]...)
-			s.mu.Lock()
-			for _, a := range s.attached {
-				if a.dead || (id == StreamStdout && !a.stdout) || (id == StreamStderr && !a.stderr) {
-					continue
-				}
-				_ = a.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				if _, err := a.c.Write(frame); err != nil {
-					a.dead = true
-					a.c.Close()
-				}
-			}
-			s.mu.Unlock()
-		}
+		c, err := s.listener.AcceptUnix()
 		if err != nil {
-			return
+			return err
+		}
+		var req request
+		if err := json.NewDecoder(io.LimitReader(c, 4096)).Decode(&req); err != nil {
+			c.Close()
+			continue
+		}
+		switch req.Op {
+		case "start":
+			if err := s.container.Exec(); err != nil {
+				writeResponse(c, response{Error: err.Error()})
+				c.Close()
+				return err
+			}
+			pid, _ := s.process.Pid()
+			writeResponse(c, response{Pid: pid})
+			c.Close()
+			return nil
+		case "attach":
+			writeResponse(c, response{})
+			s.attached = append(s.attached, handedConn{c: c, stdout: req.Stdout, stderr: req.Stderr})
+		case "wait":
+			s.waiting = append(s.waiting, c)
+		case "kill":
+			r := response{}
+			if err := s.container.Signal(syscall.Signal(req.Signal)); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				r.Error = err.Error()
+			}
+			writeResponse(c, r)
+			c.Close()
+		default:
+			writeResponse(c, response{Error: "unknown op " + req.Op})
+			c.Close()
 		}
 	}
 }
 
-func (s *shim) wait() {
-	ps, err := s.process.Wait()
-	st := &ExitStatus{FinishedAt: time.Now().UTC()}
-	if ps == nil {
-		st.Code, st.Error = 255, fmt.Sprint(err)
-	} else if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		st.Signal = int(ws.Signal())
-		st.Code = 128 + st.Signal
-	} else {
-		st.Code = ps.ExitCode()
+// handOff re-executes the binary as the C supervisor with the pipes, the
+// listener, the log and the connections so far. It returns only on failure.
+func (s *shim) handOff() error {
+	logf, err := os.OpenFile(filepath.Join(s.opts.Bundle, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
 	}
-	// The init is gone; other processes of the container are killed with
-	// it by the kernel (PID namespace). Drain their output, then record.
-	s.copyWG.Wait()
-	if st.Signal == int(syscall.SIGKILL) {
-		st.OOMKilled = oomKilled(s.container)
+	lf, err := s.listener.File()
+	if err != nil {
+		return err
 	}
-	_ = s.container.Destroy()
-	_ = s.log.Close()
-	b, _ := json.Marshal(st)
-	_ = writeFileAtomic(filepath.Join(s.opts.Bundle, ExitFile), b)
-	s.mu.Lock()
-	s.exit = st
+	// Duplicates without close-on-exec, above anything the Go runtime
+	// uses; the supervisor learns their numbers from the environment.
+	// (Placing them at fixed numbers with dup2 would clobber the runtime's
+	// own descriptors, such as its epoll instance, before the exec.)
+	keep := func(fd uintptr) (int, error) { return unix.FcntlInt(fd, unix.F_DUPFD, 100) }
+	var fixed []string
+	for _, f := range []*os.File{s.stdout, s.stderr, lf, logf} {
+		fd, err := keep(f.Fd())
+		if err != nil {
+			return err
+		}
+		fixed = append(fixed, strconv.Itoa(fd))
+	}
+	pass := func(c *net.UnixConn) (int, error) {
+		f, err := c.File()
+		if err != nil {
+			return -1, err
+		}
+		return keep(f.Fd())
+	}
+	b2i := map[bool]int{false: 0, true: 1}
+	var attach, wait []string
 	for _, a := range s.attached {
-		a.c.Close()
+		fd, err := pass(a.c)
+		if err != nil {
+			return err
+		}
+		attach = append(attach, fmt.Sprintf("%d:%d:%d", fd, b2i[a.stdout], b2i[a.stderr]))
 	}
-	s.attached = nil
-	s.mu.Unlock()
-	close(s.exited)
-	// Give connected waiters a moment to read the status; the exit file
-	// holds it for anybody who comes later.
-	time.Sleep(20 * time.Millisecond)
-}
-
-func oomKilled(c *libcontainer.Container) bool {
-	st, err := c.Stats()
-	if err != nil || st.CgroupStats == nil {
-		return false
+	for _, w := range s.waiting {
+		fd, err := pass(w)
+		if err != nil {
+			return err
+		}
+		wait = append(wait, strconv.Itoa(fd))
 	}
-	return st.CgroupStats.MemoryStats.Stats["oom_kill"] > 0
+	pid, _ := s.process.Pid()
+	var cgroups []string
+	if st, err := s.container.State(); err == nil {
+		for _, p := range st.CgroupPaths {
+			cgroups = append(cgroups, p)
+		}
+	}
+	env := []string{
+		envSupervisor + "=1",
+		"MOSS_SV_FDS=" + strings.Join(fixed, ","),
+		"MOSS_SV_PID=" + strconv.Itoa(pid),
+		"MOSS_SV_BUNDLE=" + s.opts.Bundle,
+		"MOSS_SV_LOG=" + filepath.Join(s.opts.Bundle, LogFile),
+		"MOSS_SV_SOCKET=" + s.opts.Socket,
+		"MOSS_SV_STATEDIR=" + filepath.Join(s.opts.RuncRoot, s.opts.ID),
+		"MOSS_SV_CGROUPS=" + strings.Join(cgroups, "\n"),
+		"MOSS_SV_MAXSIZE=" + strconv.FormatInt(s.opts.LogMaxSize, 10),
+		"MOSS_SV_MAXFILES=" + strconv.Itoa(max(s.opts.LogMaxFiles, 1)),
+		"MOSS_SV_ATTACH=" + strings.Join(attach, ","),
+		"MOSS_SV_WAIT=" + strings.Join(wait, ","),
+	}
+	return syscall.Exec("/proc/self/exe", os.Args, env)
 }
 
 func writeFileAtomic(path string, data []byte) error {
@@ -326,69 +355,4 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func (s *shim) serve(l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go s.handle(c)
-	}
-}
-
-func (s *shim) handle(c net.Conn) {
-	var req request
-	if err := json.NewDecoder(io.LimitReader(c, 4096)).Decode(&req); err != nil {
-		c.Close()
-		return
-	}
-	switch req.Op {
-	case "start":
-		s.mu.Lock()
-		var err error
-		if !s.started {
-			err = s.container.Exec()
-			s.started = err == nil
-		}
-		s.mu.Unlock()
-		pid, _ := s.process.Pid()
-		r := response{Pid: pid}
-		if err != nil {
-			r = response{Error: err.Error()}
-		}
-		writeResponse(c, r)
-		c.Close()
-	case "attach":
-		s.mu.Lock()
-		if s.exit != nil {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		// The connection now only carries output; the reply line tells
-		// the client that it is registered.
-		writeResponse(c, response{})
-		s.attached = append(s.attached, &attachConn{c: c, stdout: req.Stdout, stderr: req.Stderr})
-		s.mu.Unlock()
-	case "wait":
-		<-s.exited
-		s.mu.Lock()
-		st := s.exit
-		s.mu.Unlock()
-		writeResponse(c, response{Exit: st})
-		c.Close()
-	case "kill":
-		err := s.container.Signal(syscall.Signal(req.Signal))
-		r := response{}
-		if err != nil && !errors.Is(err, os.ErrProcessDone) {
-			r.Error = err.Error()
-		}
-		writeResponse(c, r)
-		c.Close()
-	default:
-		writeResponse(c, response{Error: "unknown op " + req.Op})
-		c.Close()
-	}
 }
