@@ -385,19 +385,34 @@ func (a *Agent) finish(c *Container, gen int) {
 		c.State.Status = "exited"
 	}
 	c.State.Pid = 0
+	c.Rootfs = ""
+	_ = os.Remove(a.socket(c.ID))
+	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
+	if !auto {
+		a.settle(c)
+	}
+	c.notify()
+	c.mu.Unlock()
+	if auto {
+		// Removal unmounts and deletes the layer; the metadata is only
+		// written when that fails.
+		if err := a.remove(c, false); err != nil {
+			a.log.Warn("auto-remove", "id", c.ID, "error", err)
+			c.mu.Lock()
+			a.settle(c)
+			c.mu.Unlock()
+		}
+	}
+}
+
+// settle unmounts a stopped container's root and records its state.
+// Callers hold c.mu.
+func (a *Agent) settle(c *Container) {
 	if err := a.store.Unmount(c.ID, true); err != nil {
 		a.log.Warn("unmount container root", "id", c.ID, "error", err)
 	}
-	c.Rootfs = ""
-	_ = os.Remove(a.socket(c.ID))
-	_ = a.save(c)
-	c.notify()
-	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
-	c.mu.Unlock()
-	if auto {
-		if err := a.remove(c, false); err != nil {
-			a.log.Warn("auto-remove", "id", c.ID, "error", err)
-		}
+	if err := a.save(c); err != nil {
+		a.log.Error("save state", "id", c.ID, "error", err)
 	}
 }
 

@@ -212,7 +212,6 @@ func (s *Store) Unmount(id string, force bool) error {
 
 // DeleteContainer unmounts and deletes the container's layer.
 func (s *Store) DeleteContainer(id string) error {
-	_, _ = s.s.Unmount(id, true)
 	err := s.s.DeleteContainer(id)
 	if errors.Is(err, cstorage.ErrContainerUnknown) || errors.Is(err, cstorage.ErrNotAContainer) {
 		return nil
