@@ -50,9 +50,10 @@ type Agent struct {
 	singleID       bool
 	// shimExe is the binary shims run from: a sealed memfd copy of this
 	// binary, so libcontainer need not copy it again for every container.
-	shimExe string
-	sealed  *os.File
-	started time.Time
+	shimExe  string
+	sealed   *os.File
+	launcher *shim.Launcher
+	started  time.Time
 
 	mu         sync.Mutex
 	containers map[string]*Container
@@ -159,6 +160,8 @@ func run(log hclog.Logger, args []string) error {
 	if err := a.sealExe(); err != nil {
 		return err
 	}
+	a.launcher = shim.NewLauncher(a.shimExe)
+	defer a.launcher.Close()
 	for _, dir := range []string{d.Containers(), d.RuncRoot(), filepath.Join(d.Runtime, "s")} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err

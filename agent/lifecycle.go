@@ -299,11 +299,12 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 	maxSize, maxFiles := logLimits(h.LogConfig.Config)
 	sock := a.socket(c.ID)
 	a.log.Debug("bundle written", "id", c.ID)
-	pid, err := shim.Spawn(a.shimExe, shim.Options{
+	pid, err := a.launcher.Spawn(shim.Options{
 		ID: c.ID, Bundle: b, RuncRoot: a.dirs.RuncRoot(), Socket: sock,
 		LogMaxSize: maxSize, LogMaxFiles: maxFiles,
 	})
 	if err != nil {
+		a.launcher.Refill()
 		return 0, runError(err)
 	}
 	a.log.Debug("shim ready", "id", c.ID)
@@ -312,7 +313,9 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 		p.ready <- attachResult{conn: conn, err: err}
 	}
 	c.attachers = nil
-	if _, err := shim.Start(sock); err != nil {
+	_, err = shim.Start(sock)
+	a.launcher.Refill()
+	if err != nil {
 		_ = shim.Kill(sock, syscall.SIGKILL)
 		return 0, runError(err)
 	}

@@ -7,6 +7,7 @@
 package shim
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ import (
 
 // Role is the hidden argument that makes the binary run as a shim.
 const Role = "__shim"
+
+// warmArg starts a shim that waits for its options (Launcher).
+const warmArg = "--warm"
 
 // Files in a container's bundle directory.
 const (
@@ -99,13 +103,30 @@ type handedConn struct {
 // started, the shim re-executes itself as the C supervisor (supervisor.go).
 func Main(args []string) int {
 	ready := os.NewFile(3, "ready")
-	if len(args) != 6 {
+	var o Options
+	switch {
+	case len(args) == 1 && args[0] == warmArg:
+		// Started in advance: the options arrive on descriptor 4; the
+		// agent closes it instead when it no longer needs this shim.
+		ctl := os.NewFile(4, "options")
+		line, err := bufio.NewReader(ctl).ReadBytes('\n')
+		ctl.Close()
+		if err != nil {
+			return 0
+		}
+		if err := json.Unmarshal(line, &o); err != nil {
+			writeResponse(ready, response{Error: "bad options: " + err.Error()})
+			return 2
+		}
+	case len(args) == 6:
+		o = Options{ID: args[0], Bundle: args[1], RuncRoot: args[2], Socket: args[3]}
+		o.LogMaxSize, _ = strconv.ParseInt(args[4], 10, 64)
+		o.LogMaxFiles, _ = strconv.Atoi(args[5])
+	default:
 		fmt.Fprintln(os.Stderr, "usage: __shim ID BUNDLE RUNCROOT SOCKET MAXSIZE MAXFILES")
 		return 2
 	}
-	maxSize, _ := strconv.ParseInt(args[4], 10, 64)
-	maxFiles, _ := strconv.Atoi(args[5])
-	s := &shim{opts: Options{ID: args[0], Bundle: args[1], RuncRoot: args[2], Socket: args[3], LogMaxSize: maxSize, LogMaxFiles: maxFiles}}
+	s := &shim{opts: o}
 	if f, err := os.OpenFile(filepath.Join(s.opts.Bundle, shimLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
 		os.Stderr = f
 		_ = syscall.Dup3(int(f.Fd()), 2, 0)
@@ -334,7 +355,9 @@ func (s *shim) handOff() error {
 		"MOSS_SV_ATTACH=" + strings.Join(attach, ","),
 		"MOSS_SV_WAIT=" + strings.Join(wait, ","),
 	}
-	return syscall.Exec("/proc/self/exe", os.Args, env)
+	argv := []string{"moss", Role, s.opts.ID, s.opts.Bundle, s.opts.RuncRoot, s.opts.Socket,
+		strconv.FormatInt(s.opts.LogMaxSize, 10), strconv.Itoa(s.opts.LogMaxFiles)}
+	return syscall.Exec("/proc/self/exe", argv, env)
 }
 
 func writeFileAtomic(path string, data []byte) error {
