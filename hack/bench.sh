@@ -65,7 +65,21 @@ fi
 
 sleep 2
 agent=$(cat "$MOSS_RUNTIME_DIR/agent.pid")
-echo "agent idle: $(awk '/VmRSS/ {print $2/1024 " MiB RSS"}' /proc/$agent/status), $(awk '/^Pss:/ {print $2/1024 " MiB PSS"}' /proc/$agent/smaps_rollup)"
+spare=$(pgrep -u "$(id -u)" -f "__shim --warm" | head -1)
+[ -n "$spare" ] && echo "spare shim waiting for the next start: $(awk '/VmRSS/ {printf "%.1f MiB RSS", $2/1024}' /proc/$spare/status), $(awk '/^Pss:/ {printf "%.1f MiB PSS", $2/1024}' /proc/$spare/smaps_rollup)"
+echo "agent idle: $(awk '/VmRSS/ {printf "%.1f MiB RSS", $2/1024}' /proc/$agent/status), $(awk '/^Pss:/ {printf "%.1f MiB PSS", $2/1024}' /proc/$agent/smaps_rollup)"
+for fd in /proc/$agent/fd/*; do
+	case "$(readlink "$fd")" in *memfd:*) echo "  plus the sealed copy of the binary the shims run from: $(stat -L -c %s "$fd" | awk '{printf "%.1f MiB (memfd)", $1/1048576}')";; esac
+done
+holder=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$MOSS_RUNTIME_DIR/holder.json")
+child=$(sed -n 's/.*"child_pid":\([0-9]*\).*/\1/p' "$MOSS_RUNTIME_DIR/holder.json")
+if [ -n "$holder" ]; then
+	total=0
+	for p in $holder $child $(pgrep -P "$child"); do
+		total=$((total + $(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null || echo 0)))
+	done
+	echo "namespace holder (parent, child, pause; slirp4netns not counted): $(awk -v k=$total 'BEGIN {printf "%.1f MiB PSS", k/1024}')"
+fi
 id=$("$moss" run -d "$img" sleep 600)
 sleep 1
 shim=$(pgrep -f "__shim $id" | head -1)
@@ -87,3 +101,4 @@ echo "one shim among 50: $(shimmem "$shim")"
 "$moss" rm -f $("$moss" ps -aq) >/dev/null
 rm -f /tmp/bench-*.$$
 kill "$(cat "$MOSS_RUNTIME_DIR/agent.pid")" 2>/dev/null || true
+[ -n "$holder" ] && kill "$holder" 2>/dev/null || true
