@@ -1,11 +1,8 @@
 package agent
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -211,7 +208,3 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	return nil
 }
-
-var _ = bufio.NewReader
-var _ = json.Marshal
-var _ net.Conn

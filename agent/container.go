@@ -19,17 +19,15 @@ import (
 // Container is the agent's record of one container, persisted as
 // container.json in its bundle directory.
 type Container struct {
-	ID         string                 `json:"id"`
-	Name       string                 `json:"name"`
-	Created    time.Time              `json:"created"`
-	Image      string                 `json:"image"` // as the user named it
-	ImageID    string                 `json:"image_id"`
-	Config     *container.Config      `json:"config"`
-	HostConfig *container.HostConfig  `json:"host_config"`
-	State      State                  `json:"state"`
-	Rootfs     string                 `json:"rootfs,omitempty"`
-	GraphData  map[string]string      `json:"graph_data,omitempty"`
-	Extra      map[string]interface{} `json:"-"`
+	ID         string                `json:"id"`
+	Name       string                `json:"name"`
+	Created    time.Time             `json:"created"`
+	Image      string                `json:"image"` // as the user named it
+	ImageID    string                `json:"image_id"`
+	Config     *container.Config     `json:"config"`
+	HostConfig *container.HostConfig `json:"host_config"`
+	State      State                 `json:"state"`
+	Rootfs     string                `json:"rootfs,omitempty"`
 
 	// waiters are woken at every state change.
 	changed chan struct{}

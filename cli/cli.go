@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -369,5 +368,3 @@ func (a *app) eachArg(args []string, fn func(string) error) error {
 	}
 	return nil
 }
-
-var _ = filepath.Join

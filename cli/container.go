@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -21,7 +18,7 @@ import (
 func (a *app) addContainerCommands(root *cobra.Command) {
 	group := &cobra.Command{Use: "container", Short: "Manage containers"}
 	for _, target := range []*cobra.Command{root, group} {
-		a.addRunCommands(target, group)
+		a.addRunCommands(target)
 		target.AddCommand(a.startCmd(), a.stopCmd(), a.killCmd(), a.restartCmd(), a.rmCmd(target == group),
 			a.psCmd(target == group), a.logsCmd(), a.waitCmd(), a.renameCmd())
 	}
@@ -472,9 +469,3 @@ func (a *app) inspectCmd(kind string) *cobra.Command {
 	}
 	return c
 }
-
-var (
-	_ = io.EOF
-	_ = os.Stdout
-	_ = tabwriter.AlignRight
-)

@@ -240,7 +240,7 @@ func runFailure(err error) error {
 	return &statusError{code: code, msg: "moss: " + ae.Error() + "."}
 }
 
-func (a *app) addRunCommands(root *cobra.Command, parent *cobra.Command) {
+func (a *app) addRunCommands(root *cobra.Command) {
 	ro := &runOptions{}
 	run := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",

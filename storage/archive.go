@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -507,5 +506,3 @@ func (s *Store) saveOCI(ctx context.Context, file, ref string) error {
 	_, err = copy.Image(ctx, pc, dest, src, &copy.Options{SourceCtx: s.sys(), DestinationCtx: s.sys(), ReportWriter: io.Discard})
 	return err
 }
-
-var _ = errors.New
