@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/moby/moby/api/types/container"
 )
 
 func frame(stream byte, s string) []byte {
@@ -107,5 +109,18 @@ func TestRender(t *testing.T) {
 	}
 	if humanSize(2127000) != "2.127MB" || humanSize(999) != "999B" {
 		t.Fatalf("humanSize %s %s", humanSize(2127000), humanSize(999))
+	}
+}
+
+func TestRowJSON(t *testing.T) {
+	var buf bytes.Buffer
+	rows := []interface{}{psRow{s: container.Summary{ID: strings.Repeat("a", 64), Names: []string{"/web"}, State: "running", Command: "sh"}}}
+	if err := render(&buf, "json", rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"ID":"aaaaaaaaaaaa"`, `"Names":"web"`, `"State":"running"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Fatalf("%s lacks %s", buf.String(), want)
+		}
 	}
 }

@@ -298,6 +298,15 @@ func (r psRow) Mounts() string        { return "" }
 func (r psRow) Networks() string      { return r.s.HostConfig.NetworkMode }
 func (r psRow) Size() string          { return "0B" }
 
+// MarshalJSON gives `--format json` docker's field names.
+func (r psRow) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{
+		"ID": r.ID(), "Image": r.Image(), "Command": r.Command(), "CreatedAt": r.CreatedAt(),
+		"RunningFor": r.RunningFor(), "Ports": r.Ports(), "Status": r.Status(), "State": r.State(),
+		"Names": r.Names(), "Labels": r.Labels(), "Mounts": r.Mounts(), "Networks": r.Networks(), "Size": r.Size(),
+	})
+}
+
 func (a *app) psCmd(inGroup bool) *cobra.Command {
 	var all, quiet, noTrunc, latest, size bool
 	var last int

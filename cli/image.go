@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,6 +54,14 @@ func (r imageRow) CreatedAt() string {
 	return time.Unix(r.s.Created, 0).Format("2006-01-02 15:04:05 -0700 MST")
 }
 func (r imageRow) Size() string { return humanSize(float64(r.s.Size)) }
+
+// MarshalJSON gives `--format json` docker's field names.
+func (r imageRow) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{
+		"Repository": r.Repository(), "Tag": r.Tag(), "ID": r.ID(), "Digest": r.Digest(),
+		"CreatedSince": r.CreatedSince(), "CreatedAt": r.CreatedAt(), "Size": r.Size(),
+	})
+}
 
 func (a *app) imagesCmd() *cobra.Command {
 	var all, quiet, noTrunc, digests bool
