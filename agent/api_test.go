@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
 )
 
 func TestParseFilters(t *testing.T) {
@@ -89,5 +91,23 @@ func TestHumanDuration(t *testing.T) {
 func TestVersionLess(t *testing.T) {
 	if !versionLess("1.12", "1.24") || versionLess("1.47", "1.24") || versionLess("1.24", "1.24") || !versionLess("0.9", "1.0") {
 		t.Fatal("versionLess")
+	}
+}
+
+func TestValidateHostLogOptions(t *testing.T) {
+	ok := &container.HostConfig{LogConfig: container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "3"}}}
+	if err := validateHost(ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]string{{"max-size": "big"}, {"max-file": "0"}, {"compress": "true"}} {
+		if err := validateHost(&container.HostConfig{LogConfig: container.LogConfig{Config: bad}}); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if err := validateHost(&container.HostConfig{LogConfig: container.LogConfig{Type: "syslog"}}); err == nil {
+		t.Error("syslog accepted")
+	}
+	if parseSize("2k") != 2048 || parseSize("1x") != 0 {
+		t.Error("parseSize")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -50,7 +51,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	}
 	merged := *cfg
 	ic := img.Config.Config
-	if len(merged.Entrypoint) == 0 && merged.Entrypoint == nil {
+	if merged.Entrypoint == nil {
 		merged.Entrypoint = ic.Entrypoint
 		if len(merged.Cmd) == 0 {
 			merged.Cmd = ic.Cmd
@@ -150,6 +151,25 @@ func validateHost(h *container.HostConfig) error {
 		// network namespace with only lo.
 	default:
 		return kindErr(errInvalid, "network mode %q is not supported yet: use --network none", nm)
+	}
+	switch h.LogConfig.Type {
+	case "", "json-file":
+	default:
+		return kindErr(errInvalid, "log driver %q is not supported: use json-file", h.LogConfig.Type)
+	}
+	for k, v := range h.LogConfig.Config {
+		switch k {
+		case "max-size":
+			if parseSize(v) <= 0 {
+				return kindErr(errInvalid, "invalid log option max-size=%q: want a size such as 10m", v)
+			}
+		case "max-file":
+			if n, err := strconv.Atoi(v); err != nil || n < 1 {
+				return kindErr(errInvalid, "invalid log option max-file=%q: want a number ≥ 1", v)
+			}
+		default:
+			return kindErr(errInvalid, "unknown log option %q for json-file (max-size, max-file)", k)
+		}
 	}
 	if h.Init != nil && *h.Init {
 		return kindErr(errInvalid, "--init is not supported yet")
@@ -347,6 +367,8 @@ func logLimits(opts map[string]string) (int64, int) {
 	return size, files
 }
 
+// parseSize reads docker's log sizes ("512", "10k", "10m", "1g"); it
+// returns 0 for anything else.
 func parseSize(v string) int64 {
 	v = strings.ToLower(strings.TrimSpace(v))
 	mult := int64(1)
@@ -355,8 +377,10 @@ func parseSize(v string) int64 {
 			mult, v = m, strings.TrimSuffix(v, suffix)
 		}
 	}
-	var n int64
-	fmt.Sscanf(v, "%d", &n)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
 	return n * mult
 }
 
