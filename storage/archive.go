@@ -9,8 +9,7 @@ import (
 	"os"
 	"path"
 	"runtime"
-	"strings"
-	"time"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	ociv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -21,117 +20,32 @@ import (
 	ociarchive "go.podman.io/image/v5/oci/archive"
 	"go.podman.io/image/v5/signature"
 	istorage "go.podman.io/image/v5/storage"
-	"go.podman.io/image/v5/tarball"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage/pkg/archive"
 )
 
-// ImportConfig is the image configuration given to Import.
-type ImportConfig struct {
-	Cmd, Entrypoint, Env []string
-	WorkingDir, User     string
-	Labels               map[string]string
-	Message              string
-}
-
+// sys keeps containers/image inside the graph root: temporary files and
+// its blob info cache go there, not to /var/tmp and ~/.local/share/containers.
 func (s *Store) sys() *types.SystemContext {
 	return &types.SystemContext{
-		BigFilesTemporaryDir:        s.tmpDir(),
-		OSChoice:                    "linux",
-		ArchitectureChoice:          runtime.GOARCH,
-		SignaturePolicyPath:         "/dev/null",
-		DockerArchiveAdditionalTags: nil,
+		BigFilesTemporaryDir: s.tmpDir(),
+		BlobInfoCacheDir:     s.subdir("cache"),
+		OSChoice:             "linux",
+		ArchitectureChoice:   runtime.GOARCH,
+		SignaturePolicyPath:  "/dev/null",
 	}
 }
 
-func (s *Store) tmpDir() string {
-	d := path.Join(s.s.GraphRoot(), "tmp")
+func (s *Store) tmpDir() string { return s.subdir("tmp") }
+
+func (s *Store) subdir(name string) string {
+	d := path.Join(s.s.GraphRoot(), name)
 	_ = os.MkdirAll(d, 0o700)
 	return d
 }
 
 func policy() (*signature.PolicyContext, error) {
 	return signature.NewPolicyContext(&signature.Policy{Default: []signature.PolicyRequirement{signature.NewPRInsecureAcceptAnything()}})
-}
-
-// spool copies r to a temporary file and returns it, rewound.
-func (s *Store) spool(r io.Reader, pattern string) (*os.File, error) {
-	f, err := os.CreateTemp(s.tmpDir(), pattern)
-	if err != nil {
-		return nil, err
-	}
-	_ = os.Remove(f.Name())
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// Import creates an image from a root file system tarball (plain or
-// compressed), rejecting entries that would land outside the root.
-func (s *Store) Import(ctx context.Context, r io.Reader, ref string, c ImportConfig) (*Image, error) {
-	var named reference.Named
-	if ref != "" {
-		var err error
-		if named, err = normalize(ref); err != nil {
-			return nil, err
-		}
-		if _, ok := named.(reference.Digested); ok {
-			return nil, errorf(ErrInvalid, "cannot import to a digest reference %q", ref)
-		}
-	}
-	dr, err := archive.DecompressStream(bufio.NewReader(r))
-	if err != nil {
-		return nil, errorf(ErrInvalid, "not a tar archive: %v", err)
-	}
-	defer dr.Close()
-	f, err := os.CreateTemp(s.tmpDir(), "import-*.tar")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if err := validateTar(io.TeeReader(dr, f)); err != nil {
-		return nil, err
-	}
-	now := time.Now().UTC()
-	cfg := ociv1.Image{
-		Created:  &now,
-		Platform: ociv1.Platform{OS: "linux", Architecture: runtime.GOARCH},
-		Config: ociv1.ImageConfig{
-			Cmd: c.Cmd, Entrypoint: c.Entrypoint, Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Labels: c.Labels,
-		},
-		History: []ociv1.History{{Created: &now, CreatedBy: "moss import", Comment: c.Message}},
-	}
-	src, err := tarball.Transport.ParseReference(f.Name())
-	if err != nil {
-		return nil, err
-	}
-	if err := src.(tarball.ConfigUpdater).ConfigUpdate(cfg, nil); err != nil {
-		return nil, err
-	}
-	var id string
-	if named == nil {
-		// Untagged: name the destination by the config digest, which the
-		// copy will produce; compute it from the source first.
-		if id, err = configID(ctx, s.sys(), src); err != nil {
-			return nil, err
-		}
-	}
-	dest, err := istorage.Transport.NewStoreReference(s.s, named, id)
-	if err != nil {
-		return nil, err
-	}
-	img, err := s.copyTo(ctx, dest, src)
-	if err != nil {
-		return nil, err
-	}
-	return img, nil
 }
 
 func configID(ctx context.Context, sys *types.SystemContext, ref types.ImageReference) (string, error) {
@@ -164,71 +78,6 @@ func (s *Store) copyTo(ctx context.Context, dest, src types.ImageReference) (*Im
 		return nil, fmt.Errorf("find copied image (manifest %s): %w", digest.FromBytes(man), err)
 	}
 	return s.toImage(img)
-}
-
-// validateTar reads a whole tar stream and rejects entries that escape the
-// root: ".." paths, hard links out of the root, and entries reached through
-// a symbolic link that points outside it.
-func validateTar(r io.Reader) error {
-	tr := tar.NewReader(r)
-	links := map[string]string{} // cleaned path -> symlink target
-	n := 0
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			if n == 0 {
-				return errorf(ErrInvalid, "not a tar archive: no entries")
-			}
-			return nil
-		}
-		if err != nil {
-			if n == 0 {
-				return errorf(ErrInvalid, "not a tar archive: %v", err)
-			}
-			return errorf(ErrInvalid, "broken tar archive after %d entries: %v", n, err)
-		}
-		n++
-		name, ok := inRoot(h.Name)
-		if !ok {
-			return errorf(ErrInvalid, "tar entry %q points outside the image root: refusing to import", h.Name)
-		}
-		for dir := path.Dir(name); dir != "." && dir != "/"; dir = path.Dir(dir) {
-			if target, isLink := links[dir]; isLink && escapes(dir, target) {
-				return errorf(ErrInvalid, "tar entry %q is reached through the symbolic link %q -> %q, which points outside the image root: refusing to import", h.Name, dir, target)
-			}
-		}
-		switch h.Typeflag {
-		case tar.TypeSymlink:
-			links[name] = h.Linkname
-		case tar.TypeLink:
-			if _, ok := inRoot(h.Linkname); !ok {
-				return errorf(ErrInvalid, "tar entry %q is a hard link to %q outside the image root: refusing to import", h.Name, h.Linkname)
-			}
-		}
-		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return errorf(ErrInvalid, "broken tar archive at %q: %v", h.Name, err)
-		}
-	}
-}
-
-// inRoot cleans a tar path relative to the root and reports whether it
-// stays inside.
-func inRoot(p string) (string, bool) {
-	c := path.Clean(strings.TrimPrefix(p, "/"))
-	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", false
-	}
-	return c, true
-}
-
-// escapes reports whether a symlink at dir with target leaves the root when
-// followed: absolute targets and relative ones that climb above it.
-func escapes(dir, target string) bool {
-	if path.IsAbs(target) {
-		return true
-	}
-	_, ok := inRoot(path.Join(path.Dir(dir), target))
-	return !ok
 }
 
 // archiveKind tells docker-archive from oci-archive by their index files.
@@ -435,16 +284,19 @@ func (s *Store) saveDocker(ctx context.Context, file string, refs []string) erro
 			byID[img.ID] = e
 			order = append(order, e)
 		}
-		if hexID.MatchString(ref) && !strings.Contains(ref, "/") {
-			for _, n := range img.Names {
-				if nn, err := reference.ParseNormalizedNamed(n); err == nil {
-					if nt, ok := nn.(reference.NamedTagged); ok {
-						e.tags = append(e.tags, nt)
-					}
-				}
+		if n, err := normalize(ref); err == nil && slices.Contains(img.Names, n.String()) {
+			if nt, ok := n.(reference.NamedTagged); ok && !slices.ContainsFunc(e.tags, func(t reference.NamedTagged) bool { return t.String() == nt.String() }) {
+				e.tags = append(e.tags, nt)
 			}
-		} else if n, err := normalize(ref); err == nil {
-			if nt, ok := n.(reference.NamedTagged); ok {
+			continue
+		}
+		// An ID or a digest reference saves every tag.
+		for _, n := range img.Names {
+			nn, err := reference.ParseNormalizedNamed(n)
+			if err != nil {
+				continue
+			}
+			if nt, ok := nn.(reference.NamedTagged); ok && !slices.ContainsFunc(e.tags, func(t reference.NamedTagged) bool { return t.String() == nt.String() }) {
 				e.tags = append(e.tags, nt)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ type Image struct {
 	Digest      string
 }
 
-var hexID = regexp.MustCompile(`^(sha256:)?[0-9a-f]{3,64}$`)
+var hexID = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
 
 // normalize turns a user's image name into the stored form.
 func normalize(name string) (reference.Named, error) {
@@ -155,21 +156,30 @@ func (s *Store) Image(ref string) (*Image, error) {
 	return s.toImage(img)
 }
 
+// lookup finds an image as docker does: a full ID (with or without
+// "sha256:"), then a name (familiar or full, tag "latest" by default, or
+// name@digest), then a unique ID prefix.
 func (s *Store) lookup(ref string) (*cstorage.Image, error) {
 	notFound := errorf(ErrNotFound, "no such image: %s", ref)
 	if ref == "" {
 		return nil, notFound
 	}
-	if hexID.MatchString(ref) {
-		if img, err := s.s.Image(strings.TrimPrefix(ref, "sha256:")); err == nil {
+	id := strings.TrimPrefix(ref, "sha256:")
+	isHex := hexID.MatchString(id)
+	if isHex && (len(id) == 64 || id != ref) {
+		// A full ID, or "sha256:" and a prefix; the store's index takes
+		// unique prefixes.
+		img, err := s.s.Image(id)
+		if err == nil && strings.HasPrefix(img.ID, id) {
 			return img, nil
 		}
-		if strings.HasPrefix(ref, "sha256:") {
-			return nil, notFound
-		}
+		return nil, notFound
 	}
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
+		if isHex {
+			return s.byPrefix(id, notFound)
+		}
 		return nil, errorf(ErrInvalid, "invalid reference format %q: %v", ref, err)
 	}
 	if dg, ok := named.(reference.Digested); ok {
@@ -187,13 +197,24 @@ func (s *Store) lookup(ref string) (*cstorage.Image, error) {
 		return nil, notFound
 	}
 	img, err := s.s.Image(reference.TagNameOnly(named).String())
-	if err != nil {
-		if errors.Is(err, cstorage.ErrImageUnknown) {
-			return nil, notFound
-		}
+	if err == nil {
+		return img, nil
+	}
+	if !errors.Is(err, cstorage.ErrImageUnknown) {
 		return nil, err
 	}
-	return img, nil
+	if isHex {
+		return s.byPrefix(id, notFound)
+	}
+	return nil, notFound
+}
+
+func (s *Store) byPrefix(prefix string, notFound error) (*cstorage.Image, error) {
+	img, err := s.s.Image(prefix)
+	if err == nil && strings.HasPrefix(img.ID, prefix) {
+		return img, nil
+	}
+	return nil, notFound
 }
 
 // Tag adds newRef as a name of the image ref names.
@@ -213,60 +234,51 @@ func (s *Store) Tag(ref, newRef string) error {
 	return s.s.AddNames(img.ID, []string{named.String()})
 }
 
-// RemoveImage untags or deletes an image as docker rmi does.
+// RemoveImage untags or deletes an image as docker rmi does: a name of
+// an image with several names is only untagged; an ID (or the last name)
+// deletes the image, which needs force when it has several names. An image
+// a container stands on is never deleted: without force that is ErrInUse,
+// with force its names are removed and the image stays for the container.
 func (s *Store) RemoveImage(ref string, force bool) (untagged, deleted []string, err error) {
 	img, err := s.lookup(ref)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer s.invalidate()
-	byID := hexID.MatchString(ref) && !strings.Contains(ref, ":") || strings.HasPrefix(ref, "sha256:")
-	if byID && strings.HasPrefix(img.ID, strings.TrimPrefix(ref, "sha256:")) == false {
-		byID = false
+	var byName reference.Named
+	if n, err := normalize(ref); err == nil && slices.Contains(img.Names, n.String()) {
+		byName = n
+	}
+	if byName != nil && len(img.Names) > 1 {
+		if err := s.s.RemoveNames(img.ID, []string{byName.String()}); err != nil {
+			return nil, nil, err
+		}
+		return []string{reference.FamiliarString(byName)}, nil, nil
+	}
+	if byName == nil && len(img.Names) > 1 && !force {
+		return nil, nil, errorf(ErrInUse, "conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(img.ID))
 	}
 	users, err := s.containersUsing(img.ID)
 	if err != nil {
 		return nil, nil, err
 	}
-	if !byID && len(img.Names) > 1 {
-		named, _ := normalize(ref)
-		if err := s.s.RemoveNames(img.ID, []string{named.String()}); err != nil {
-			return nil, nil, err
-		}
-		return []string{reference.FamiliarString(named)}, nil, nil
-	}
-	if byID && len(img.Names) > 1 && !force {
-		return nil, nil, errorf(ErrInUse, "conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(img.ID))
-	}
 	if len(users) > 0 {
 		if !force {
-			return nil, nil, errorf(ErrInUse, "conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", ref, shortID(users[0]), shortID(img.ID))
+			return nil, nil, errorf(ErrInUse, "image %s is in use by container %s: stop and remove the container or use -f", ref, shortID(users[0]))
 		}
-		// Forced: untag, but keep the image the container stands on.
-		for _, n := range img.Names {
-			if nn, err := reference.ParseNormalizedNamed(n); err == nil {
-				untagged = append(untagged, reference.FamiliarString(nn))
-			}
-		}
+		// Forced: untag, but keep the image the containers stand on.
+		untagged = familiarNames(img, false)
 		if err := s.s.SetNames(img.ID, nil); err != nil {
 			return nil, nil, err
 		}
 		return untagged, nil, nil
 	}
-	for _, n := range img.Names {
-		if nn, err := reference.ParseNormalizedNamed(n); err == nil {
-			untagged = append(untagged, reference.FamiliarString(nn))
-		}
-		for _, d := range img.Digests {
-			if nn, err := reference.ParseNormalizedNamed(n); err == nil {
-				if cn, err := reference.WithDigest(reference.TrimNamed(nn), d); err == nil {
-					untagged = append(untagged, reference.FamiliarString(cn))
-				}
-			}
-		}
-	}
+	untagged = familiarNames(img, true)
 	layers, err := s.s.DeleteImage(img.ID, true)
 	if err != nil {
+		if errors.Is(err, cstorage.ErrImageUsedByContainer) {
+			return nil, nil, errorf(ErrInUse, "image %s is in use by a container: stop and remove the container or use -f", ref)
+		}
 		return nil, nil, err
 	}
 	deleted = append(deleted, "sha256:"+img.ID)
@@ -276,6 +288,28 @@ func (s *Store) RemoveImage(ref string, force bool) (untagged, deleted []string,
 		}
 	}
 	return untagged, deleted, nil
+}
+
+// familiarNames lists an image's names as docker shows them untagged,
+// with their digest references if withDigests.
+func familiarNames(img *cstorage.Image, withDigests bool) []string {
+	var out []string
+	for _, n := range img.Names {
+		nn, err := reference.ParseNormalizedNamed(n)
+		if err != nil {
+			continue
+		}
+		out = append(out, reference.FamiliarString(nn))
+		if !withDigests {
+			continue
+		}
+		for _, d := range img.Digests {
+			if cn, err := reference.WithDigest(reference.TrimNamed(nn), d); err == nil && !slices.Contains(out, reference.FamiliarString(cn)) {
+				out = append(out, reference.FamiliarString(cn))
+			}
+		}
+	}
+	return out
 }
 
 func (s *Store) containersUsing(imageID string) ([]string, error) {

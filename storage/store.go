@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	cstorage "go.podman.io/storage"
+	"go.podman.io/storage/types"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,6 +62,8 @@ type Store struct {
 	mu     sync.Mutex
 	images map[string]*Image // parsed image cache by ID
 }
+
+var storageConfOnce sync.Once
 
 // networkFS maps statfs magic numbers of file systems that cannot hold
 // overlay layers to their names.
@@ -111,13 +115,18 @@ func Open(o Options) (*Store, error) {
 	if o.Driver == "" {
 		candidates = []string{"overlay", "fuse-overlayfs", "vfs"}
 	}
+	storageConfOnce.Do(ignoreStorageConf)
 	var errs []string
 	for _, drv := range candidates {
-		s, err := openDriver(o, drv)
+		s, eff, err := openDriver(o, drv)
 		if err == nil {
-			o.Logger.Debug("storage opened", "driver", drv)
-			return &Store{s: s, driver: drv, log: o.Logger, images: map[string]*Image{}}, nil
+			o.Logger.Debug("storage opened", "driver", eff, "graph_root", o.GraphRoot)
+			return &Store{s: s, driver: eff, log: o.Logger, images: map[string]*Image{}}, nil
 		}
+		if errors.Is(err, ErrInvalid) {
+			return nil, err
+		}
+		o.Logger.Debug("storage driver unusable", "driver", drv, "error", err)
 		errs = append(errs, fmt.Sprintf("%s: %v", drv, err))
 		if o.Driver != "" {
 			break
@@ -126,22 +135,27 @@ func Open(o Options) (*Store, error) {
 	return nil, fmt.Errorf("no usable storage driver (%s); set storage.driver in ~/.config/moss/moss.toml", strings.Join(errs, "; "))
 }
 
-func openDriver(o Options, drv string) (cstorage.Store, error) {
+// fuseOverlayfs is where the fuse-overlayfs package installs its program.
+const fuseOverlayfs = "/usr/bin/fuse-overlayfs"
+
+func openDriver(o Options, drv string) (cstorage.Store, string, error) {
 	name := drv
 	var opts []string
 	switch drv {
 	case "overlay":
 		opts = append(opts, "overlay.mountopt=nodev")
 	case "fuse-overlayfs":
-		bin, err := exec.LookPath("fuse-overlayfs")
-		if err != nil {
-			return nil, errors.New("fuse-overlayfs is not installed")
+		bin := fuseOverlayfs
+		if _, err := os.Stat(bin); err != nil {
+			if bin, err = exec.LookPath("fuse-overlayfs"); err != nil {
+				return nil, "", errors.New("fuse-overlayfs is not installed")
+			}
 		}
 		name = "overlay"
-		opts = append(opts, "overlay.mount_program="+bin)
+		opts = append(opts, "overlay.mount_program="+bin, "overlay.mountopt=nodev")
 	case "vfs":
 	default:
-		return nil, fmt.Errorf("unknown storage driver %q", drv)
+		return nil, "", errorf(ErrInvalid, "unknown storage driver %q: use overlay, fuse-overlayfs or vfs", drv)
 	}
 	if o.IgnoreChownErrors {
 		opts = append(opts, name+".ignore_chown_errors=true")
@@ -152,15 +166,40 @@ func openDriver(o Options, drv string) (cstorage.Store, error) {
 	}
 	s, err := cstorage.GetStore(so)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	// GetStore initializes the driver lazily; make it probe now so a
-	// failing driver is noticed here and the next one tried.
+	// GetStore initializes the driver lazily; make it probe now (the
+	// overlay driver test-mounts overlayfs) so a failing driver is noticed
+	// here and the next one tried.
 	if _, err := s.GraphDriver(); err != nil {
 		_, _ = s.Shutdown(true)
-		return nil, err
+		return nil, "", err
 	}
-	return s, nil
+	// Without a mount_program the overlay driver quietly falls back to a
+	// fuse-overlayfs it finds in $PATH when native overlay does not mount,
+	// and records that in the graph root for good.
+	if drv == "overlay" {
+		if b, err := os.ReadFile(filepath.Join(o.GraphRoot, "overlay", ".has-mount-program")); err == nil && strings.TrimSpace(string(b)) == "true" {
+			drv = "fuse-overlayfs"
+		}
+	}
+	return s, drv, nil
+}
+
+// ignoreStorageConf makes containers/storage's one reading of its default
+// options (storage.conf in /etc/containers, /usr/share/containers and
+// ~/.config/containers) read an empty file instead: Moss passes every
+// option explicitly, and a podman configuration, broken or not, must not
+// change or break Moss's store.
+func ignoreStorageConf() {
+	const env = "CONTAINERS_STORAGE_CONF"
+	if _, set := os.LookupEnv(env); set {
+		_, _ = types.DefaultStoreOptions()
+		return
+	}
+	_ = os.Setenv(env, os.DevNull)
+	_, _ = types.DefaultStoreOptions() // cached for the process
+	_ = os.Unsetenv(env)
 }
 
 // Driver is the effective driver's name.
@@ -177,9 +216,14 @@ func (s *Store) GraphRoot() string { return s.s.GraphRoot() }
 // RunRoot is where per-boot storage state lives.
 func (s *Store) RunRoot() string { return s.s.RunRoot() }
 
-// Shutdown unmounts nothing that is in use and releases the store.
+// Shutdown releases the store. It unmounts nothing: containers outlive
+// the agent, so layers still mounted for them are not an error.
 func (s *Store) Shutdown() error {
-	_, err := s.s.Shutdown(false)
+	mounted, err := s.s.Shutdown(false)
+	if errors.Is(err, cstorage.ErrLayerUsedByContainer) {
+		s.log.Debug("storage shut down with layers still mounted", "layers", len(mounted))
+		return nil
+	}
 	return err
 }
 
@@ -196,15 +240,20 @@ func (s *Store) CreateContainer(id, imageID string) error {
 }
 
 // Mount mounts the container's root file system and returns its path.
+// Mounts are counted: each Mount wants an Unmount, or a forced one.
 func (s *Store) Mount(id string) (string, error) {
-	return s.s.Mount(id, "")
+	p, err := s.s.Mount(id, "")
+	if errors.Is(err, cstorage.ErrContainerUnknown) || errors.Is(err, cstorage.ErrLayerUnknown) {
+		return "", errorf(ErrNotFound, "no such container layer: %s", id)
+	}
+	return p, err
 }
 
 // Unmount unmounts the container's root file system; force unmounts it
 // however often it was mounted.
 func (s *Store) Unmount(id string, force bool) error {
 	_, err := s.s.Unmount(id, force)
-	if errors.Is(err, cstorage.ErrContainerUnknown) || errors.Is(err, cstorage.ErrLayerUnknown) {
+	if errors.Is(err, cstorage.ErrContainerUnknown) || errors.Is(err, cstorage.ErrLayerUnknown) || errors.Is(err, cstorage.ErrLayerNotMounted) {
 		return nil
 	}
 	return err
@@ -217,6 +266,16 @@ func (s *Store) DeleteContainer(id string) error {
 		return nil
 	}
 	return err
+}
+
+// ContainerDir is the storage's per-container directory, for the
+// container's runtime files; it is removed with the container.
+func (s *Store) ContainerDir(id string) (string, error) {
+	d, err := s.s.ContainerDirectory(id)
+	if errors.Is(err, cstorage.ErrContainerUnknown) {
+		return "", errorf(ErrNotFound, "no such container layer: %s", id)
+	}
+	return d, err
 }
 
 // ContainerExists reports whether a container layer exists.
