@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -624,6 +625,46 @@ func tarHas(t *testing.T, data []byte, name string) bool {
 		}
 		if h.Name == name {
 			return true
+		}
+	}
+}
+
+// BenchmarkContainerRootfs is the storage part of `moss run --rm`: create
+// and mount a container's root file system, then unmount and delete it.
+func BenchmarkContainerRootfs(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to mount overlay layers")
+	}
+	dir := b.TempDir()
+	s, err := Open(Options{GraphRoot: filepath.Join(dir, "graph"), RunRoot: filepath.Join(dir, "run")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.s.Shutdown(true)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		b.Skip(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Mode: 0o755, Size: int64(len(bb)), Typeflag: tar.TypeReg})
+	tw.Write(bb)
+	tw.Close()
+	img, err := s.Import(context.Background(), &buf, "busybox", ImportConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprintf("%064x", i)
+		if err := s.CreateContainer(id, img.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Mount(id); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.DeleteContainer(id); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
