@@ -3,8 +3,10 @@ package integration
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -96,5 +98,55 @@ func TestLogFile(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(mustMoss(t, "logs", id)), "\n")
 	if len(lines) == 0 || len(lines) >= 300 || lines[len(lines)-1] != "line 299" {
 		t.Fatalf("%d lines after rotation, last %q", len(lines), lines[len(lines)-1])
+	}
+}
+
+// Without MOSS_RUNTIME_DIR the socket is $XDG_RUNTIME_DIR/moss/moss.sock,
+// mode 0600 in a directory of mode 0700, and a command started there
+// auto-starts its own agent. The second agent gets its own data directory:
+// two agents never share one.
+func TestDefaultSocketPath(t *testing.T) {
+	xdg, err := os.MkdirTemp(baseDir, "xdg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(baseDir, "data-default")
+	env := []string{"MOSS_RUNTIME_DIR=", "MOSS_DATA_DIR=" + data, "XDG_RUNTIME_DIR=" + xdg}
+	dir := filepath.Join(xdg, "moss")
+	t.Cleanup(func() { stopAgentIn(dir, data) })
+	if r := runEnv(t, env, "", mossBin, "ps"); r.code != 0 {
+		t.Fatalf("moss ps with XDG_RUNTIME_DIR=%s: %+v\n%s", xdg, r, readFile(filepath.Join(dir, "agent.log")))
+	}
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{dir, os.ModeDir | 0o700}, {filepath.Join(dir, "moss.sock"), os.ModeSocket | 0o600}} {
+		fi, err := os.Stat(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode()&(os.ModeType|os.ModePerm) != c.mode {
+			t.Errorf("%s: mode %v, want %v", c.path, fi.Mode(), c.mode)
+		}
+	}
+	if pidFile(filepath.Join(dir, "agent.pid")) == agentPID() {
+		t.Fatal("the command reached the suite's agent, not one of its own")
+	}
+}
+
+// stopAgentIn stops the agent and namespace holder of another runtime
+// directory and removes its data directory.
+func stopAgentIn(runtime, data string) {
+	if pid := pidFile(filepath.Join(runtime, "agent.pid")); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		waitGone(pid, 10*time.Second)
+	}
+	holder, child := holderInfoIn(runtime)
+	if child > 0 {
+		_ = exec.Command("nsenter", "--user", "--mount", "--preserve-credentials", "-t", strconv.Itoa(child), "rm", "-rf", data).Run()
+	}
+	if holder > 0 {
+		_ = syscall.Kill(holder, syscall.SIGTERM)
+		waitGone(holder, 10*time.Second)
 	}
 }

@@ -5,9 +5,19 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
+
+func containsAny(s string, words []string) bool {
+	for _, w := range words {
+		if strings.Contains(strings.ToLower(s), strings.ToLower(w)) {
+			return true
+		}
+	}
+	return false
+}
 
 // save, load, tag, rmi round trip.
 func TestImageArchives(t *testing.T) {
@@ -91,46 +101,50 @@ func TestBadInput(t *testing.T) {
 	viaLink := tarball(t, []tar.Header{{Name: "evil", Typeflag: tar.TypeSymlink, Linkname: "/etc"}, {Name: "evil/x", Typeflag: tar.TypeReg}})
 	hardlink := tarball(t, []tar.Header{{Name: "h", Typeflag: tar.TypeLink, Linkname: "../../etc/passwd"}})
 
-	before := mustMoss(t, "ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}}")
-	beforeImages := mustMoss(t, "images", "-q")
+	state := func() string {
+		return mustMoss(t, "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.State}}") +
+			mustMoss(t, "images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}")
+	}
+	before := state()
 
+	// Each case: the arguments, and the words of which the error message
+	// must contain one (case-insensitive).
 	cases := []struct {
 		name string
 		args []string
-		msg  string
+		msg  []string
+		code int // 0: any non-zero status
 	}{
-		{"unknown image", []string{"run", "--rm", "no/such-image:1", "true"}, "No such image"},
-		{"invalid name", []string{"create", "--name", "bad name!", image, "true"}, "Invalid container name"},
-		{"duplicate name", []string{"create", "--name", "taken", image, "true"}, "already in use"},
-		{"rm running", []string{"rm", "busy"}, "Stop the container"},
-		{"malformed env", []string{"run", "--rm", "-e", "=x", image, "true"}, "invalid environment variable"},
-		{"not an archive", []string{"load", "-i", notArchive}, "not a docker-archive or oci-archive"},
-		{"import non-tar", []string{"import", notArchive, "bad:1"}, "not a tar archive"},
-		{"import dotdot", []string{"import", dotdot, "bad:2"}, "outside the image root"},
-		{"import through symlink", []string{"import", viaLink, "bad:3"}, "outside the image root"},
-		{"import hardlink", []string{"import", hardlink, "bad:4"}, "outside the image root"},
-		{"bad reference", []string{"tag", image, "UPPER/Case"}, "invalid reference format"},
-		{"unknown container", []string{"stop", "nosuchcontainer"}, "No such container"},
-		{"bad signal", []string{"kill", "-s", "SIGNOPE", "busy"}, "invalid signal"},
-		{"host network not yet", []string{"run", "--rm", "--network", "host", image, "true"}, "not supported yet"},
-		{"bad user", []string{"run", "--rm", "-u", "nosuchuser", image, "true"}, "unable to find user"},
+		{"unknown image", []string{"run", "--rm", "no/such-image:1", "true"}, []string{"No such image", "not found"}, 125},
+		{"invalid name", []string{"create", "--name", "bad name!", image, "true"}, []string{"Invalid container name"}, 125},
+		{"duplicate name", []string{"create", "--name", "taken", image, "true"}, []string{"already in use"}, 125},
+		{"rm running", []string{"rm", "busy"}, []string{"stop", "force"}, 0},
+		{"malformed env", []string{"run", "--rm", "-e", "=x", image, "true"}, []string{"invalid environment variable"}, 125},
+		{"missing command", []string{"run", "--rm", image, "no-such-command"}, []string{"not found", "no such file"}, 127},
+		{"not an archive", []string{"load", "-i", notArchive}, []string{"not a docker-archive or oci-archive", "archive"}, 0},
+		{"import non-tar", []string{"import", notArchive, "bad:1"}, []string{"not a tar archive", "archive"}, 0},
+		{"import dotdot", []string{"import", dotdot, "bad:2"}, []string{"outside the image root", "escape"}, 0},
+		{"import through symlink", []string{"import", viaLink, "bad:3"}, []string{"outside the image root", "symlink", "escape"}, 0},
+		{"import hardlink", []string{"import", hardlink, "bad:4"}, []string{"outside the image root", "escape"}, 0},
+		{"bad reference", []string{"tag", image, "UPPER/Case"}, []string{"invalid reference format"}, 0},
+		{"unknown container", []string{"stop", "nosuchcontainer"}, []string{"No such container"}, 0},
+		{"bad signal", []string{"kill", "-s", "SIGNOPE", "busy"}, []string{"invalid signal"}, 0},
+		{"host network not yet", []string{"run", "--rm", "--network", "host", image, "true"}, []string{"not supported yet"}, 125},
+		{"bad user", []string{"run", "--rm", "-u", "nosuchuser", image, "true"}, []string{"unable to find user"}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := moss(t, tc.args...)
-			if r.code == 0 {
-				t.Fatalf("exit 0; stdout %q", r.stdout)
+			if r.code == 0 || tc.code != 0 && r.code != tc.code {
+				t.Errorf("exit %d, want %s; stdout %q", r.code, map[bool]string{true: strconv.Itoa(tc.code), false: "non-zero"}[tc.code != 0], r.stdout)
 			}
-			if !strings.Contains(r.stderr, tc.msg) {
-				t.Fatalf("stderr %q does not say %q", r.stderr, tc.msg)
+			if !containsAny(r.stderr, tc.msg) {
+				t.Errorf("stderr %q says none of %q", r.stderr, tc.msg)
+			}
+			if after := state(); after != before {
+				t.Fatalf("containers or images changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})
-	}
-	if after := mustMoss(t, "ps", "-a", "--format", "{{.ID}} {{.Names}} {{.State}}"); after != before {
-		t.Fatalf("containers changed:\nbefore:\n%s\nafter:\n%s", before, after)
-	}
-	if after := mustMoss(t, "images", "-q"); after != beforeImages {
-		t.Fatalf("images changed:\nbefore:\n%s\nafter:\n%s", beforeImages, after)
 	}
 	// The API itself: unknown endpoints and malformed bodies.
 	if r := runCmd(t, "", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socketPath(), "http://d/v1.47/nope"); r.stdout != "404" {
@@ -144,20 +158,20 @@ func TestBadInput(t *testing.T) {
 // Acceptance 6 (run by make check as the user mossnosub, which has no
 // subordinate IDs): containers run with a single-ID mapping, and info says so.
 func TestNoSubuid(t *testing.T) {
-	if os.Getenv("MOSS_IT_NOSUBUID") == "" {
-		t.Skip("run as a user without /etc/subuid entries with MOSS_IT_NOSUBUID=1 (make check does)")
+	if os.Getenv("MOSS_IT_USER_NOSUBUID") == "" && os.Getenv("MOSS_IT_NOSUBUID") == "" {
+		t.Skip("run as a user without /etc/subuid entries with MOSS_IT_USER_NOSUBUID=1 (make check does)")
 	}
 	out := mustMoss(t, "run", "--rm", image, "id")
 	if !strings.Contains(out, "uid=0(root)") {
 		t.Fatalf("id: %q", out)
 	}
 	info := mustMoss(t, "info")
-	if !strings.Contains(info, "Source: single") {
+	if !strings.Contains(strings.ToLower(info), "single") {
 		t.Fatalf("info does not report the single-ID mapping:\n%s", info)
 	}
 	out = mustMoss(t, "run", "--rm", image, "cat", "/proc/self/uid_map")
-	if f := strings.Fields(out); len(f) != 3 {
-		t.Fatalf("uid_map has more than one line: %q", out)
+	if f := strings.Fields(out); len(f) != 3 || f[0] != "0" || f[1] != strconv.Itoa(os.Getuid()) || f[2] != "1" {
+		t.Fatalf("uid_map should map only 0 to uid %d: %q", os.Getuid(), out)
 	}
 }
 

@@ -3,10 +3,18 @@
 // mounts, the real docker CLI as a second client. TestMain gives the run a
 // private runtime and data directory, imports the busybox test image and
 // tears everything down at the end.
+//
+// Environment:
+//
+//	MOSS_BIN                 the binary under test (default ../bin/moss)
+//	MOSS_IT_ROOTFS           a prebuilt busybox rootfs tarball (default: contrib/mkimage.sh builds one)
+//	MOSS_IT_USER_NOSUBUID=1  the user running the tests has no subordinate IDs: TestNoSubuid runs instead of skipping
+//	MOSS_IT_KEEP=1           keep the temporary directories (and the agent log) after the run
 package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,6 +30,7 @@ const image = "mosstest/busybox:latest"
 
 var (
 	mossBin string
+	baseDir string
 	runDir  string
 	dataDir string
 	rootfs  string
@@ -33,70 +42,96 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	if os.Geteuid() == 0 {
-		fmt.Fprintln(os.Stderr, "integration: run as an unprivileged user (make check does)")
+		fmt.Fprintln(os.Stderr, "integration: run as an unprivileged user (make check and make integration do)")
 		return 1
 	}
 	mossBin = os.Getenv("MOSS_BIN")
 	if mossBin == "" {
-		mossBin, _ = filepath.Abs("../bin/moss")
+		mossBin = "../bin/moss"
 	}
-	base, err := os.MkdirTemp("", "moss-it-")
+	mossBin, _ = filepath.Abs(mossBin)
+	if _, err := os.Stat(mossBin); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: no binary to test: %v (make build, or set MOSS_BIN)\n", err)
+		return 1
+	}
+	var err error
+	baseDir, err = os.MkdirTemp("", "moss-it-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	runDir, dataDir = filepath.Join(base, "run"), filepath.Join(base, "data")
-	for _, d := range []string{runDir, dataDir} {
+	runDir, dataDir = filepath.Join(baseDir, "run"), filepath.Join(baseDir, "data")
+	xdg := filepath.Join(baseDir, "xdg")
+	for _, d := range []string{runDir, dataDir, xdg} {
 		if err := os.Mkdir(d, 0o700); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 	}
+	// Every child process (moss, the agent it starts, docker) sees only
+	// this run's directories, never the user's own agent.
 	os.Setenv("MOSS_RUNTIME_DIR", runDir)
 	os.Setenv("MOSS_DATA_DIR", dataDir)
-	os.Setenv("XDG_CONFIG_HOME", filepath.Join(base, "config"))
+	os.Setenv("XDG_RUNTIME_DIR", xdg)
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(baseDir, "config"))
+	os.Setenv("DOCKER_CONFIG", filepath.Join(baseDir, "docker"))
 	rootfs = os.Getenv("MOSS_IT_ROOTFS")
 	if rootfs == "" {
-		out, err := exec.Command("../contrib/mkimage.sh", base).CombinedOutput()
+		out, err := exec.Command("../contrib/mkimage.sh", baseDir).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build test image: %v: %s\n", err, out)
 			return 1
 		}
-		rootfs = filepath.Join(base, "busybox-rootfs.tar")
+		rootfs = filepath.Join(baseDir, "busybox-rootfs.tar")
 	}
-	defer teardown(base)
+	defer teardown()
 	if out, err := exec.Command(mossBin, "import", rootfs, image).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "import test image: %v: %s\n%s\n", err, out, readFile(filepath.Join(runDir, "agent.log")))
+		fmt.Fprintf(os.Stderr, "import test image: %v: %s\n--- agent log:\n%s\n", err, out, readFile(filepath.Join(runDir, "agent.log")))
 		return 1
 	}
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- agent log:\n%s\n--- holder log:\n%s\n", tailString(readFile(filepath.Join(runDir, "agent.log")), 60), tailString(readFile(filepath.Join(runDir, "holder.log")), 20))
+		fmt.Fprintf(os.Stderr, "--- agent log (%s):\n%s\n--- holder log:\n%s\n",
+			filepath.Join(runDir, "agent.log"),
+			tailString(readFile(filepath.Join(runDir, "agent.log")), 60),
+			tailString(readFile(filepath.Join(runDir, "holder.log")), 20))
 	}
 	return code
 }
 
 // teardown removes every container, stops the agent and the namespace
-// holder, and removes the directories (from inside the holder's user
-// namespace, where files of subordinate IDs can be removed).
-func teardown(base string) {
+// holder, and removes the directories. The storage holds files of
+// subordinate IDs that the user cannot remove from the host namespace, so
+// they are removed from inside the holder's user namespace first (or from a
+// new one mapping the user's subordinate range when the holder is gone).
+func teardown() {
 	if out, err := exec.Command(mossBin, "ps", "-aq").Output(); err == nil {
-		for _, id := range strings.Fields(string(out)) {
-			_ = exec.Command(mossBin, "rm", "-f", id).Run()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			_ = exec.Command(mossBin, append([]string{"rm", "-f"}, ids...)...).Run()
 		}
 	}
-	if pid := pidFile(filepath.Join(runDir, "agent.pid")); pid > 0 {
+	if pid := agentPID(); pid > 0 {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		waitGone(pid, 10*time.Second)
 	}
+	if os.Getenv("MOSS_IT_KEEP") != "" {
+		fmt.Fprintf(os.Stderr, "integration: keeping %s (MOSS_IT_KEEP); the holder still runs\n", baseDir)
+		return
+	}
+	removed := false
 	if child := holderChild(); child > 0 {
-		_ = exec.Command("nsenter", "--user", "--mount", "--preserve-credentials", "-t", strconv.Itoa(child), "rm", "-rf", dataDir).Run()
+		removed = exec.Command("nsenter", "--user", "--mount", "--preserve-credentials", "-t", strconv.Itoa(child), "rm", "-rf", dataDir).Run() == nil
 	}
 	if pid := holderPID(); pid > 0 {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		waitGone(pid, 10*time.Second)
 	}
-	_ = os.RemoveAll(base)
+	if !removed {
+		_ = exec.Command("unshare", "--user", "--map-root-user", "--map-auto", "rm", "-rf", dataDir).Run()
+	}
+	if err := os.RemoveAll(baseDir); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: could not remove %s: %v\n", baseDir, err)
+	}
 }
 
 func waitGone(pid int, d time.Duration) {
@@ -111,25 +146,32 @@ func pidFile(path string) int {
 	return n
 }
 
-func holderPID() int     { return jsonInt(filepath.Join(runDir, "holder.json"), "pid") }
-func holderChild() int   { return jsonInt(filepath.Join(runDir, "holder.json"), "child_pid") }
+// holderInfo reads the PIDs of the holder's parent and child from the
+// suite's runtime directory.
+func holderInfo() (pid, child int) { return holderInfoIn(runDir) }
+
+// holderInfoIn reads the holder's description in a runtime directory:
+// holder.json (pid, child_pid), or the plain files holder.pid and
+// holder/child_pid.
+func holderInfoIn(runDir string) (pid, child int) {
+	var in struct {
+		PID      int `json:"pid"`
+		ChildPID int `json:"child_pid"`
+	}
+	if err := json.Unmarshal([]byte(readFile(filepath.Join(runDir, "holder.json"))), &in); err == nil && in.PID > 0 {
+		return in.PID, in.ChildPID
+	}
+	return pidFile(filepath.Join(runDir, "holder.pid")), pidFile(filepath.Join(runDir, "holder", "child_pid"))
+}
+
+func holderPID() int     { p, _ := holderInfo(); return p }
+func holderChild() int   { _, c := holderInfo(); return c }
 func agentPID() int      { return pidFile(filepath.Join(runDir, "agent.pid")) }
 func socketPath() string { return filepath.Join(runDir, "moss.sock") }
+
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
-}
-
-func jsonInt(path, key string) int {
-	s := readFile(path)
-	i := strings.Index(s, `"`+key+`":`)
-	if i < 0 {
-		return 0
-	}
-	s = s[i+len(key)+3:]
-	j := strings.IndexAny(s, ",}")
-	n, _ := strconv.Atoi(strings.TrimSpace(s[:j]))
-	return n
 }
 
 func tailString(s string, n int) string {
@@ -146,9 +188,14 @@ type result struct {
 	code           int
 }
 
-func runCmd(t *testing.T, stdin string, name string, args ...string) result {
+// runEnv runs a command with extra environment entries and returns its
+// result; it fails the test only when the command cannot be started.
+func runEnv(t *testing.T, env []string, stdin string, name string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(name, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if stdin != "" {
@@ -162,6 +209,11 @@ func runCmd(t *testing.T, stdin string, name string, args ...string) result {
 		t.Fatalf("%s %v: %v", name, args, err)
 	}
 	return result{out.String(), errb.String(), code}
+}
+
+func runCmd(t *testing.T, stdin string, name string, args ...string) result {
+	t.Helper()
+	return runEnv(t, nil, stdin, name, args...)
 }
 
 // moss runs the CLI and returns its result.
@@ -186,18 +238,7 @@ func docker(t *testing.T, args ...string) result {
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("docker CLI not installed")
 	}
-	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+socketPath(), "DOCKER_CONFIG="+filepath.Join(filepath.Dir(runDir), "docker"))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("docker %v: %v", args, err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runEnv(t, []string{"DOCKER_HOST=unix://" + socketPath()}, "", "docker", args...)
 }
 
 // waitFor polls cond until it holds or the timeout passes.
@@ -215,6 +256,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
+// rmf removes the named containers when the test ends.
 func rmf(t *testing.T, names ...string) {
 	t.Cleanup(func() {
 		for _, n := range names {
