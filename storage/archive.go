@@ -149,32 +149,38 @@ func (s *Store) Load(ctx context.Context, r io.Reader) ([]string, error) {
 				names = append(names, n.String())
 			}
 		}
-		var dest types.ImageReference
-		if len(names) > 0 {
-			n, _ := reference.ParseNormalizedNamed(names[0])
-			dest, err = istorage.Transport.NewStoreReference(s.s, n, "")
-		} else {
-			id, ierr := configID(ctx, s.sys(), src)
-			if ierr != nil {
-				return out, errorf(ErrInvalid, "read image from archive: %v", ierr)
+		id, err := configID(ctx, s.sys(), src)
+		if err != nil {
+			return out, errorf(ErrInvalid, "read image from archive: %v", err)
+		}
+		// An image that is already here (an imported one, whose layer
+		// IDs containers/image would compute differently) only gets the
+		// archive's names, as docker load does.
+		if _, err := s.s.Image(id); err != nil {
+			var dest types.ImageReference
+			if len(names) > 0 {
+				n, _ := reference.ParseNormalizedNamed(names[0])
+				dest, err = istorage.Transport.NewStoreReference(s.s, n, "")
+			} else {
+				dest, err = istorage.Transport.NewStoreReference(s.s, nil, id)
 			}
-			dest, err = istorage.Transport.NewStoreReference(s.s, nil, id)
+			if err != nil {
+				return out, err
+			}
+			img, err := s.copyTo(ctx, dest, src)
+			if err != nil {
+				return out, errorf(ErrInvalid, "load image: %v", err)
+			}
+			id = img.ID
 		}
-		if err != nil {
-			return out, err
-		}
-		img, err := s.copyTo(ctx, dest, src)
-		if err != nil {
-			return out, errorf(ErrInvalid, "load image: %v", err)
-		}
-		if len(names) > 1 {
-			if err := s.s.AddNames(img.ID, names[1:]); err != nil {
+		if len(names) > 0 {
+			if err := s.s.AddNames(id, names); err != nil {
 				return out, err
 			}
 			s.invalidate()
 		}
 		if len(names) == 0 {
-			out = append(out, "Loaded image ID: sha256:"+img.ID)
+			out = append(out, "Loaded image ID: sha256:"+id)
 		}
 		for _, n := range names {
 			nn, _ := reference.ParseNormalizedNamed(n)
@@ -199,22 +205,33 @@ func (s *Store) loadOCI(ctx context.Context, file string) ([]string, error) {
 			}
 		}
 	}
-	id := ""
-	if named == nil {
-		if id, err = configID(ctx, s.sys(), src); err != nil {
-			return nil, errorf(ErrInvalid, "read image from oci-archive: %v", err)
+	id, err := configID(ctx, s.sys(), src)
+	if err != nil {
+		return nil, errorf(ErrInvalid, "read image from oci-archive: %v", err)
+	}
+	if _, err := s.s.Image(id); err == nil {
+		// Already here: only the name is new (see Load).
+		if named != nil {
+			if err := s.s.AddNames(id, []string{named.String()}); err != nil {
+				return nil, err
+			}
+			s.invalidate()
+		}
+	} else {
+		destID := id
+		if named != nil {
+			destID = ""
+		}
+		dest, err := istorage.Transport.NewStoreReference(s.s, named, destID)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.copyTo(ctx, dest, src); err != nil {
+			return nil, errorf(ErrInvalid, "load image: %v", err)
 		}
 	}
-	dest, err := istorage.Transport.NewStoreReference(s.s, named, id)
-	if err != nil {
-		return nil, err
-	}
-	img, err := s.copyTo(ctx, dest, src)
-	if err != nil {
-		return nil, errorf(ErrInvalid, "load image: %v", err)
-	}
 	if named == nil {
-		return []string{"Loaded image ID: sha256:" + img.ID}, nil
+		return []string{"Loaded image ID: sha256:" + id}, nil
 	}
 	return []string{"Loaded image: " + reference.FamiliarString(named)}, nil
 }

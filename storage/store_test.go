@@ -668,3 +668,34 @@ func BenchmarkContainerRootfs(b *testing.B) {
 		}
 	}
 }
+
+// Loading an archive of an image that is already here (an imported one)
+// only adds the archive's names, as docker load does.
+func TestLoadExistingImage(t *testing.T) {
+	s := openTest(t, Options{})
+	img := mustImport(t, s, busyboxRootfs(t), "mosstest/base:1", ImportConfig{})
+	if err := s.Tag("mosstest/base:1", "mosstest/base:2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"docker-archive", "oci-archive"} {
+		var buf bytes.Buffer
+		ref := "mosstest/base:2"
+		if err := s.Save(context.Background(), &buf, []string{ref}, format); err != nil {
+			t.Fatalf("%s: save: %v", format, err)
+		}
+		if _, _, err := s.RemoveImage(ref, false); err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Load(context.Background(), &buf)
+		if err != nil {
+			t.Fatalf("%s: load of an existing image: %v", format, err)
+		}
+		got, err := s.Image(ref)
+		if err != nil || got.ID != img.ID {
+			t.Fatalf("%s: %v after load (%v): %v", format, got, out, err)
+		}
+	}
+	if n := imageCount(t, s); n != 1 {
+		t.Fatalf("%d images, want 1", n)
+	}
+}
