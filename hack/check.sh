@@ -101,6 +101,20 @@ if [ "$what" = all ] && [ -s "$work/unit/dirs" ]; then
 			grep -v -- '^=== \(RUN\|PAUSE\|CONT\)' "$log" | tail -60
 		fi
 		summarize "$log"
+		# Tests that mount overlay layers directly (storage) need root:
+		# the unit tests run again as root; their rootless cases re-run
+		# themselves as nobody in a user namespace.
+		if [ $root = 1 ]; then
+			rlog="$work/unit/$name.root.log"
+			if (cd "$dir" && "$work/unit/$name.test" -test.v -test.timeout 10m </dev/null >"$rlog" 2>&1); then
+				echo "ok   $name (as root)"
+			else
+				echo "FAIL $name (as root)"
+				status=1
+				grep -v -- '^=== \(RUN\|PAUSE\|CONT\)' "$rlog" | tail -60
+			fi
+			summarize "$rlog"
+		fi
 	done <"$work/unit/dirs"
 fi
 
@@ -113,7 +127,7 @@ summarize "$ilog"
 if [ $root = 1 ]; then
 	phase "integration: no subordinate IDs (as mossnosub)"
 	nlog="$work/nosub.log"
-	if as_user mossnosub "$work" env MOSS_BIN="$work/moss" MOSS_IT_ROOTFS="$work/busybox-rootfs.tar" MOSS_IT_USER_NOSUBUID=1 \
+	if as_user mossnosub "$work" env MOSS_BIN="$work/moss" MOSS_IT_ROOTFS="$work/busybox-rootfs.tar" MOSS_IT_USER_NOSUBUID=1 MOSS_IT_NOSUBUID=1 \
 		"$work/integration.test" -test.v -test.run '^TestNoSubuid$' -test.timeout 10m 2>&1 | tee "$nlog"; then :; else status=1; fi
 	summarize "$nlog"
 	grep -q -- '--- PASS: TestNoSubuid' "$nlog" || {
