@@ -1,33 +1,78 @@
 #!/usr/bin/env bash
-# `make bench`: Moss side by side with rootless Podman on the same image in
-# the same run, interleaved; medians and ratios. Figures, not a test: it
-# never fails on numbers. As root it runs as mosstest.
+# `make bench`: Moss side by side with rootless Podman on the same busybox
+# image in the same run. Figures, not a test: it never fails on numbers.
+# As root it runs as the test user mosstest (hack/prepare-host.sh creates it
+# and configures its Podman as TESTING.md says); otherwise as the current
+# user. Needs hyperfine and jq.
+#
+#   ROUNDS=6 PER_ROUND=5   run --rm timings: hyperfine alternates Moss and
+#                          Podman in ROUNDS blocks of PER_ROUND runs each
+#                          (30 each by default) so that machine noise hits
+#                          both alike; medians over all runs.
+#   PARALLEL=50            containers started at once with -d
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${RUNS:-30}
+rounds=${ROUNDS:-6}
+per=${PER_ROUND:-5}
+parallel=${PARALLEL:-50}
+
 if [ "$(id -u)" = 0 ]; then
 	user=mosstest
+	id -u $user >/dev/null 2>&1 || {
+		echo "bench: user $user is missing: run hack/prepare-host.sh first" >&2
+		exit 1
+	}
 	work=$(mktemp -d /tmp/moss-bench-XXXXXX)
+	trap 'rm -rf "$work"' EXIT
 	chmod 0755 "$work"
 	cp bin/moss "$work/moss"
 	cp "$0" "$work/bench.sh"
 	contrib/mkimage.sh "$work" >/dev/null
 	chmod -R a+rX "$work"
 	uid=$(id -u $user)
-	exec runuser -u $user -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd $user | cut -d: -f6)" \
-		XDG_RUNTIME_DIR=/run/user/$uid RUNS="$runs" MOSS="$work/moss" ROOTFS="$work/busybox-rootfs.tar" bash "$work/bench.sh"
+	mkdir -p "/run/user/$uid" && chown "$user:" "/run/user/$uid" && chmod 0700 "/run/user/$uid"
+	echo "bench: running as $user"
+	cd "$work"
+	runuser -u $user -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd $user | cut -d: -f6)" \
+		USER=$user XDG_RUNTIME_DIR="/run/user/$uid" ROUNDS="$rounds" PER_ROUND="$per" PARALLEL="$parallel" \
+		MOSS="$work/moss" ROOTFS="$work/busybox-rootfs.tar" bash "$work/bench.sh" </dev/null
+	exit 0
 fi
+
+for tool in hyperfine jq; do
+	command -v $tool >/dev/null || {
+		echo "bench: $tool is not installed (hack/prepare-host.sh installs it)" >&2
+		exit 1
+	}
+done
 moss=${MOSS:-$PWD/bin/moss}
+tmp=$(mktemp -d /tmp/moss-bench-run-XXXXXX)
 rootfs=${ROOTFS:-}
 if [ -z "$rootfs" ]; then
-	tmp=$(mktemp -d)
 	contrib/mkimage.sh "$tmp" >/dev/null
 	rootfs=$tmp/busybox-rootfs.tar
 fi
-export MOSS_RUNTIME_DIR=$(mktemp -d /tmp/moss-bench-run-XXXXXX)
-export MOSS_DATA_DIR=$(mktemp -d /tmp/moss-bench-data-XXXXXX)
+# A private agent: the user's own agent and containers are left alone.
+export MOSS_RUNTIME_DIR=$tmp/run MOSS_DATA_DIR=$tmp/data
+mkdir -m 0700 "$MOSS_RUNTIME_DIR" "$MOSS_DATA_DIR"
 img=bench/busybox:latest
 pimg=localhost/bench/busybox:latest
+
+cleanup() {
+	local ids holder child
+	ids=$("$moss" ps -aq 2>/dev/null || true)
+	[ -z "$ids" ] || "$moss" rm -f $ids >/dev/null 2>&1 || true
+	[ -f "$MOSS_RUNTIME_DIR/agent.pid" ] && kill "$(cat "$MOSS_RUNTIME_DIR/agent.pid")" 2>/dev/null || true
+	holder=$(jq -r '.pid // empty' "$MOSS_RUNTIME_DIR/holder.json" 2>/dev/null || true)
+	child=$(jq -r '.child_pid // empty' "$MOSS_RUNTIME_DIR/holder.json" 2>/dev/null || true)
+	# Layers hold files of subordinate IDs: remove them inside the holder's user namespace.
+	[ -n "$child" ] && nsenter --user --mount --preserve-credentials -t "$child" rm -rf "$MOSS_DATA_DIR" 2>/dev/null || true
+	[ -n "$holder" ] && kill "$holder" 2>/dev/null || true
+	[ "${have_podman:-0}" = 1 ] && podman rmi -f "$pimg" >/dev/null 2>&1 || true
+	rm -rf "$tmp" 2>/dev/null || true
+}
+trap cleanup EXIT
+
 "$moss" import "$rootfs" "$img" >/dev/null
 have_podman=0
 if command -v podman >/dev/null && podman import "$rootfs" "$pimg" >/dev/null 2>&1 &&
@@ -37,68 +82,87 @@ else
 	echo "(podman is not usable here: no side-by-side figures)"
 fi
 
-ms() { echo $(( ($(date +%s%N) - $1) / 1000 )); } # microseconds
-median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-fmt_ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u/1000}'; }
+# median FILTER FILES...: the median of the numbers FILTER selects in the
+# hyperfine JSON files, in milliseconds.
+median() {
+	local filter=$1
+	shift
+	jq -s "[.[] | $filter] | flatten | sort | if length == 0 then null
+		elif length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end | . * 1000 | . * 10 | round / 10" "$@"
+}
+row() { printf '  %-52s %s\n' "$1" "$2"; }
+rss() { awk '/^VmRSS/ {printf "%.1f MiB RSS", $2/1024}' "/proc/$1/status"; }
+pss() { awk '/^Pss:/ {printf "%.1f MiB PSS", $2/1024}' "/proc/$1/smaps_rollup" 2>/dev/null; }
 
-# Warm up both.
-for _ in 1 2 3; do
-	"$moss" run --rm --network none "$img" true
-	if [ $have_podman = 1 ]; then podman run --rm --network none "$pimg" true; fi
+mrun="$moss run --rm --network none $img true"
+prun="podman run --rm --network none $pimg true"
+cmds=("$mrun")
+[ $have_podman = 1 ] && cmds+=("$prun")
+echo "bench: ${#cmds[@]} command(s), $rounds rounds of $per runs each, alternating"
+for r in $(seq "$rounds"); do
+	warm=0
+	[ "$r" = 1 ] && warm=3
+	hyperfine -N -i --style none --warmup $warm --runs "$per" --export-json "$tmp/run-$r.json" "${cmds[@]}" >/dev/null
 done
-: >/tmp/bench-moss.$$
-: >/tmp/bench-podman.$$
-for _ in $(seq "$runs"); do
-	t=$(date +%s%N); "$moss" run --rm --network none "$img" true; ms "$t" >>/tmp/bench-moss.$$
-	if [ $have_podman = 1 ]; then
-		t=$(date +%s%N); podman run --rm --network none "$pimg" true; ms "$t" >>/tmp/bench-podman.$$
-	fi
-done
-moss_run=$(median </tmp/bench-moss.$$)
-echo "run --rm --network none IMAGE true ($runs runs, interleaved, median):"
-echo "  moss:   $(fmt_ms "$moss_run")"
+moss_ms=$(median '.results[0].times' "$tmp"/run-*.json)
+failed=$(jq -s '[.[].results[0].exit_codes[] | select(. != 0)] | length' "$tmp"/run-*.json)
+
+echo
+echo "Moss $("$moss" version 2>/dev/null | awk '/Version:/ {print $2; exit}'), $(uname -r), $(nproc) CPUs, $(date -u +%F)"
+row "run --rm --network none IMAGE true (median of $((rounds * per)))" "moss $moss_ms ms"
+[ "$failed" = 0 ] || row "" "($failed moss runs exited non-zero!)"
 if [ $have_podman = 1 ]; then
-	podman_run=$(median </tmp/bench-podman.$$)
-	echo "  podman: $(fmt_ms "$podman_run")"
-	awk -v m="$moss_run" -v p="$podman_run" 'BEGIN {printf "  moss is %.1fx faster than podman\n", p/m}'
+	podman_ms=$(median '.results[1].times' "$tmp"/run-*.json)
+	row "" "podman $podman_ms ms (same runs, alternating)"
+	row "" "$(awk -v m="$moss_ms" -v p="$podman_ms" 'BEGIN {printf "moss %.1fx faster (target: >= 5x, <= 25 ms)", p/m}')"
 fi
 
+# Idle figures: let the agent finish what the runs left it to do.
 sleep 2
 agent=$(cat "$MOSS_RUNTIME_DIR/agent.pid")
-spare=$(pgrep -u "$(id -u)" -f "__shim --warm" | head -1)
-[ -n "$spare" ] && echo "spare shim waiting for the next start: $(awk '/VmRSS/ {printf "%.1f MiB RSS", $2/1024}' /proc/$spare/status), $(awk '/^Pss:/ {printf "%.1f MiB PSS", $2/1024}' /proc/$spare/smaps_rollup)"
-echo "agent idle: $(awk '/VmRSS/ {printf "%.1f MiB RSS", $2/1024}' /proc/$agent/status), $(awk '/^Pss:/ {printf "%.1f MiB PSS", $2/1024}' /proc/$agent/smaps_rollup)"
-for fd in /proc/$agent/fd/*; do
-	case "$(readlink "$fd")" in *memfd:*) echo "  plus the sealed copy of the binary the shims run from: $(stat -L -c %s "$fd" | awk '{printf "%.1f MiB (memfd)", $1/1048576}')";; esac
+row "agent idle (target <= 40 MiB RSS)" "$(rss "$agent"), $(pss "$agent")"
+id=$("$moss" run -d "$img" sleep 600)
+shim=
+for _ in $(seq 50); do
+	shim=$(pgrep -u "$(id -u)" -f "__shim.*$id" | head -1 || true)
+	[ -n "$shim" ] && break
+	sleep 0.1
 done
-holder=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$MOSS_RUNTIME_DIR/holder.json")
-child=$(sed -n 's/.*"child_pid":\([0-9]*\).*/\1/p' "$MOSS_RUNTIME_DIR/holder.json")
+if [ -n "$shim" ]; then
+	row "supervisor of one running container (target <= 5 MiB)" "$(rss "$shim"), $(pss "$shim")"
+else
+	row "supervisor of one running container" "(no process with __shim and the container ID in its command line)"
+fi
+spare=$(pgrep -u "$(id -u)" -f "__shim --warm" | head -1 || true)
+[ -z "$spare" ] || row "spare shim waiting for the next start" "$(rss "$spare"), $(pss "$spare")"
+holder=$(jq -r '.pid // empty' "$MOSS_RUNTIME_DIR/holder.json" 2>/dev/null || true)
+child=$(jq -r '.child_pid // empty' "$MOSS_RUNTIME_DIR/holder.json" 2>/dev/null || true)
 if [ -n "$holder" ]; then
 	total=0
-	for p in $holder $child $(pgrep -P "$child"); do
-		total=$((total + $(awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null || echo 0)))
+	for p in $holder $child $(pgrep -P "$child" 2>/dev/null | grep -vx "$agent" || true); do
+		total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
 	done
-	echo "namespace holder (parent, child, pause; slirp4netns not counted): $(awk -v k=$total 'BEGIN {printf "%.1f MiB PSS", k/1024}')"
+	row "namespace holder (its processes, not the agent)" "$(awk -v k=$total 'BEGIN {printf "%.1f MiB PSS", k/1024}')"
 fi
-id=$("$moss" run -d "$img" sleep 600)
-sleep 1
-shim=$(pgrep -f "__shim $id" | head -1)
-shimmem() { # pid
-	echo "$(awk '/VmRSS/ {printf "%.1f MiB RSS", $2/1024}' /proc/$1/status) ($(awk '/RssAnon/ {printf "%.1f MiB private anonymous", $2/1024}' /proc/$1/status), the rest the binary image shared by all shims), $(awk '/^Pss:/ {printf "%.1f MiB PSS", $2/1024}' /proc/$1/smaps_rollup)"
-}
-echo "shim of a running container: $(shimmem "$shim")"
 "$moss" rm -f "$id" >/dev/null
 
-t=$(date +%s%N)
-for i in $(seq 50); do "$moss" run -d --name "par$i" "$img" sleep 600 >/dev/null & done
-wait
-echo "50 containers started in parallel with -d: $(fmt_ms "$(ms "$t")"), running: $("$moss" ps -q | wc -l)"
-: >/tmp/bench-ps.$$
-for _ in $(seq 10); do t=$(date +%s%N); "$moss" ps >/dev/null; ms "$t" >>/tmp/bench-ps.$$; done
-echo "moss ps with 50 running (median of 10): $(fmt_ms "$(median </tmp/bench-ps.$$)")"
-shim=$(pgrep -u "$(id -u)" -f "__shim" | head -1)
-echo "one shim among 50: $(shimmem "$shim")"
-"$moss" rm -f $("$moss" ps -aq) >/dev/null
-rm -f /tmp/bench-*.$$
-kill "$(cat "$MOSS_RUNTIME_DIR/agent.pid")" 2>/dev/null || true
-[ -n "$holder" ] && kill "$holder" 2>/dev/null || true
+start=$(date +%s%N)
+pids=()
+for i in $(seq "$parallel"); do
+	"$moss" run -d --name "par$i" "$img" sleep 600 >/dev/null 2>"$tmp/par$i.err" &
+	pids+=($!)
+done
+fails=0
+for p in "${pids[@]}"; do wait "$p" || fails=$((fails + 1)); done
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+running=$("$moss" ps -q --filter status=running | wc -l)
+row "$parallel containers started in parallel with -d" "$running running after $took ms ($fails starts failed)"
+[ "$fails" = 0 ] || head -3 "$tmp"/par*.err | sed 's/^/    /'
+hyperfine -N --style none --warmup 3 --runs 20 --export-json "$tmp/ps.json" "$moss ps" >/dev/null
+row "moss ps with $running running (target <= 50 ms)" "$(median '.results[0].times' "$tmp/ps.json") ms (median of 20)"
+if [ -n "$shim" ]; then
+	shim=$(pgrep -u "$(id -u)" -f "__shim" | grep -vx "${spare:-x}" | head -1 || true)
+	[ -z "$shim" ] || row "one supervisor among $running" "$(rss "$shim"), $(pss "$shim")"
+fi
+echo
+echo "bench: figures only, nothing was asserted"
