@@ -1,40 +1,34 @@
 // Package cli is the moss command line: a client of the agent's Docker
 // Engine API with docker's flags, output and exit codes. It owns argument
 // parsing, output formatting and starting the agent on demand; it must not
-// touch containers or storage itself.
+// touch containers, images or storage itself, and it must not import the
+// agent (main wires `moss agent` in through AgentCommand).
 package cli
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/moss-containers/moss/internal/paths"
 )
 
-// AgentCommand runs `moss agent`; main sets it, keeping this package free of
-// the agent's dependencies.
+// AgentCommand runs `moss agent` with the arguments after "agent"; main sets
+// it, which keeps this package free of the agent's dependencies.
 var AgentCommand func(args []string) int
 
 // Exit codes as docker's.
 const (
-	exitDaemon = 125
+	exitFailure = 1   // a command failed (stop, rm, inspect, …)
+	exitDaemon  = 125 // moss itself failed: usage, the agent, create/start
+	exitCannot  = 126 // the container's command cannot be invoked
+	exitNoCmd   = 127 // the container's command was not found
 )
 
-// statusError carries an exit code through cobra.
+// statusError ends the command with an exit code; msg, when set, is printed
+// to stderr as it is.
 type statusError struct {
 	code int
 	msg  string
@@ -42,33 +36,29 @@ type statusError struct {
 
 func (e *statusError) Error() string { return e.msg }
 
-// apiError is an error answer of the agent.
-type apiError struct {
-	status int
-	msg    string
-}
-
-func (e *apiError) Error() string { return "Error response from daemon: " + e.msg }
-
+// app holds one invocation's state: the global flags, the agent client and
+// the standard streams (tests replace them).
 type app struct {
-	// agentUp is set once the agent answered, so one command pings once.
-	agentUp bool
-	host    string
-	client  *http.Client
-	dirs    paths.Dirs
-	out     io.Writer
-	errw    io.Writer
-	in      io.Reader
+	host string // --host/-H
+	cl   *client
+	out  io.Writer
+	errw io.Writer
+	in   io.Reader
 }
 
-// Main runs the CLI with args (without the program name) and returns the
-// exit code.
+// Main runs the moss command line with args (without the program name) and
+// returns the process exit code.
 func Main(args []string) int {
 	a := &app{out: os.Stdout, errw: os.Stderr, in: os.Stdin}
+	return a.main(args)
+}
+
+func (a *app) main(args []string) int {
 	root := a.rootCmd()
 	root.SetArgs(args)
-	root.SetOut(os.Stdout)
-	root.SetErr(os.Stderr)
+	root.SetOut(a.out)
+	root.SetErr(a.errw)
+	root.SetIn(a.in)
 	err := root.Execute()
 	if err == nil {
 		return 0
@@ -76,49 +66,46 @@ func Main(args []string) int {
 	var se *statusError
 	if errors.As(err, &se) {
 		if se.msg != "" {
-			fmt.Fprintln(os.Stderr, se.msg)
+			fmt.Fprintln(a.errw, se.msg)
 		}
 		return se.code
 	}
 	var ae *apiError
 	if errors.As(err, &ae) {
-		fmt.Fprintln(os.Stderr, ae.Error())
-		return 1
+		fmt.Fprintln(a.errw, ae.Error())
+		return exitFailure
 	}
-	fmt.Fprintf(os.Stderr, "moss: %v\n", err)
-	if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "accepts") || strings.Contains(err.Error(), "requires") {
-		fmt.Fprintf(os.Stderr, "See 'moss %s --help'.\n", commandName(root, args))
+	if msg, ok := strings.CutPrefix(err.Error(), "unknown command "); ok {
+		// cobra: unknown command "foo" for "moss"
+		name, _, _ := strings.Cut(strings.TrimPrefix(msg, `"`), `"`)
+		fmt.Fprintf(a.errw, "moss: '%s' is not a moss command.\nSee 'moss --help'\n", name)
+		return exitFailure
 	}
+	fmt.Fprintf(a.errw, "moss: %v\n", err)
 	return exitDaemon
-}
-
-func commandName(root *cobra.Command, args []string) string {
-	c, _, err := root.Find(args)
-	if err != nil || c == root {
-		return ""
-	}
-	return strings.TrimPrefix(c.CommandPath(), "moss ")
 }
 
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "moss",
-		Short:         "Moss: rootless containers from one binary",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return a.setup()
+		Use:               "moss [OPTIONS] COMMAND",
+		Short:             "Moss: rootless containers from one binary",
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Args:              noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
 		},
 	}
-	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "agent socket (unix:///path); default $MOSS_HOST or the per-user socket")
+	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "Agent socket to connect to (unix:///path); default $MOSS_HOST or the per-user socket")
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(&cobra.Command{
-		Use:                "agent",
-		Short:              "Run the agent (API server) in the foreground",
+		Use:                "agent [OPTIONS]",
+		Short:              "Run the agent (the API server) in the foreground",
 		DisableFlagParsing: true,
-		PersistentPreRunE:  func(*cobra.Command, []string) error { return nil },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if AgentCommand == nil {
-				return errors.New("agent not available")
+				return &statusError{code: exitDaemon, msg: "moss: this binary has no agent"}
 			}
 			if code := AgentCommand(args); code != 0 {
 				return &statusError{code: code}
@@ -132,225 +119,94 @@ func (a *app) rootCmd() *cobra.Command {
 	return root
 }
 
-func (a *app) setup() error {
-	d, err := paths.Default()
-	if err != nil {
-		return err
-	}
-	a.dirs = d
-	sock := d.Socket()
-	if h := a.host; h != "" {
-		sock = strings.TrimPrefix(h, "unix://")
-	} else if h := os.Getenv("MOSS_HOST"); h != "" {
-		sock = strings.TrimPrefix(h, "unix://")
-		a.host = h
-	}
-	a.client = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-		DisableCompression: true,
-	}}
-	return nil
-}
-
-// ensureAgent starts the agent in the background when its socket does not
-// answer and waits until it does.
-func (a *app) ensureAgent() error {
-	if a.agentUp {
-		return nil
-	}
-	if a.ping() == nil {
-		a.agentUp = true
-		return nil
-	}
-	if a.host != "" {
-		return &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: cannot reach the agent at %s: is it running?", a.host)}
-	}
-	if err := a.dirs.Ensure(); err != nil {
-		return &statusError{code: exitDaemon, msg: "moss: " + err.Error()}
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	logPath := a.dirs.AgentLog()
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer lf.Close()
-	devnull, err := os.Open(os.DevNull)
-	if err != nil {
-		return err
-	}
-	defer devnull.Close()
-	cmd := exec.Command(self, "agent")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = "/"
-	if err := cmd.Start(); err != nil {
-		return &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: the agent did not start: %v: see %s", err, logPath)}
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if a.agentUp {
-			a.showWarnings()
-		}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for delay := 2 * time.Millisecond; time.Now().Before(deadline); delay = min(delay*2, 100*time.Millisecond) {
-		select {
-		case err := <-exited:
-			if a.ping() == nil {
-				a.agentUp = true
-				return nil
+// group returns a management command (container, image) that shows its help
+// without arguments and rejects unknown verbs like docker.
+func group(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
 			}
-			return &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: the agent did not start (%v): see %s\n%s", err, logPath, tail(logPath, 10))}
-		case <-time.After(delay):
-		}
-		if a.ping() == nil {
-			a.agentUp = true
-			return nil
-		}
-	}
-	return &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: the agent did not answer within 60s: see %s\n%s", logPath, tail(logPath, 10))}
-}
-
-// showWarnings prints the agent's warnings (a single-ID mapping, say) once,
-// when this command started the agent.
-func (a *app) showWarnings() {
-	var info struct{ Warnings []string }
-	if err := a.call(http.MethodGet, "/info", nil, nil, &info); err != nil {
-		return
-	}
-	for _, w := range info.Warnings {
-		fmt.Fprintf(a.errw, "WARNING: %s\n", w)
+			return &statusError{code: exitFailure, msg: fmt.Sprintf("moss: '%s %s' is not a moss command.\nSee '%s --help'", cmd.Name(), args[0], cmd.CommandPath())}
+		},
 	}
 }
 
-func tail(path string, n int) string {
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+// usageCode is the exit code of a usage error of cmd: run and create fail
+// with 125 like docker run, the others with 1.
+func usageCode(cmd *cobra.Command) int {
+	switch cmd.Name() {
+	case "run", "create":
+		return exitDaemon
 	}
-	return strings.Join(lines, "\n")
+	return exitFailure
 }
 
-func (a *app) ping() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://moss/_ping", nil)
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("ping: %s", resp.Status)
-	}
-	return nil
+// flagError formats a flag parsing error as docker does; docker exits 125
+// for flag errors of every command.
+func flagError(cmd *cobra.Command, err error) error {
+	return &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: %v\nSee '%s --help'.", err, cmd.CommandPath())}
 }
 
-const apiPrefix = "/v1.47"
-
-// do sends a request and returns the response; error statuses become
-// *apiError.
-func (a *app) do(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string) (*http.Response, error) {
-	if err := a.ensureAgent(); err != nil {
-		return nil, err
-	}
-	u := "http://moss" + apiPrefix + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return nil, &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: cannot reach the agent: %v (socket %s; its log: %s)", err, a.dirs.Socket(), a.dirs.AgentLog())}
-	}
-	if resp.StatusCode >= 400 {
-		defer resp.Body.Close()
-		return nil, readAPIError(resp)
-	}
-	return resp, nil
+func usageError(cmd *cobra.Command, what string) error {
+	return &statusError{code: usageCode(cmd), msg: fmt.Sprintf("%q %s.\nSee '%s --help'.\n\nUsage:  %s\n\n%s",
+		cmd.CommandPath(), what, cmd.CommandPath(), cmd.UseLine(), cmd.Short)}
 }
 
-func readAPIError(resp *http.Response) error {
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var m struct {
-		Message string `json:"message"`
+func plural(n int) string {
+	if n == 1 {
+		return "argument"
 	}
-	if json.Unmarshal(data, &m) != nil || m.Message == "" {
-		m.Message = strings.TrimSpace(string(data))
-		if m.Message == "" {
-			m.Message = resp.Status
-		}
-	}
-	return &apiError{status: resp.StatusCode, msg: m.Message}
+	return "arguments"
 }
 
-// call sends a JSON request and decodes a JSON answer into out (if non-nil).
-func (a *app) call(method, path string, q url.Values, in, out interface{}) error {
-	var body io.Reader
-	ct := ""
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body, ct = strings.NewReader(string(b)), "application/json"
-	}
-	resp, err := a.do(context.Background(), method, path, q, body, ct)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
+// Argument validators with docker's messages (cli/required.go).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
 		return nil
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	if cmd.HasSubCommands() {
+		return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
+	return usageError(cmd, "accepts no arguments")
 }
 
-// jsonMessages prints a Docker JSON message stream and fails on an error
-// message.
-func jsonMessages(r io.Reader, w io.Writer) error {
-	dec := json.NewDecoder(bufio.NewReader(r))
-	for {
-		var m struct {
-			Stream string `json:"stream"`
-			Status string `json:"status"`
-			Error  string `json:"error"`
-		}
-		if err := dec.Decode(&m); err == io.EOF {
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= n {
 			return nil
-		} else if err != nil {
-			return err
 		}
-		if m.Error != "" {
-			return &apiError{msg: m.Error}
+		return usageError(cmd, fmt.Sprintf("requires at least %d %s", n, plural(n)))
+	}
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
 		}
-		if m.Stream != "" {
-			fmt.Fprint(w, m.Stream)
+		return usageError(cmd, fmt.Sprintf("requires exactly %d %s", n, plural(n)))
+	}
+}
+
+func rangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) >= lo && len(args) <= hi {
+			return nil
 		}
-		if m.Status != "" {
-			fmt.Fprintln(w, m.Status)
+		if lo == 0 {
+			return usageError(cmd, fmt.Sprintf("requires at most %d %s", hi, plural(hi)))
 		}
+		return usageError(cmd, fmt.Sprintf("requires at least %d and at most %d %s", lo, hi, plural(hi)))
 	}
 }
 
 // eachArg runs fn for every argument like docker's multi-object commands:
-// it prints failures and goes on, and fails at the end if any failed.
+// it prints each failure, goes on, and fails at the end if any failed. An
+// error that ends the command (the agent is unreachable) stops at once.
 func (a *app) eachArg(args []string, fn func(string) error) error {
 	failed := false
 	for _, arg := range args {
@@ -364,7 +220,7 @@ func (a *app) eachArg(args []string, fn func(string) error) error {
 		}
 	}
 	if failed {
-		return &statusError{code: 1}
+		return &statusError{code: exitFailure}
 	}
 	return nil
 }

@@ -1,14 +1,8 @@
 package cli
 
 import (
-	"bufio"
-	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -22,39 +16,42 @@ import (
 
 // runOptions are the flags of run and create.
 type runOptions struct {
-	detach, rm, interactive, tty, privileged, readOnly, init bool
-	name, workdir, user, hostname, entrypoint, network       string
-	stopSignal, pull                                         string
-	stopTimeout                                              int
-	env, envFile, labels, labelFile, capAdd, capDrop         []string
-	securityOpt, attach, dns, dnsSearch, dnsOption, addHost  []string
-	logOpt                                                   []string
-	logDriver                                                string
+	detach, rm, interactive, tty, privileged, readOnly, init, sigProxy bool
+	name, workdir, user, hostname, entrypoint, network, stopSignal     string
+	pull, logDriver                                                    string
+	stopTimeout                                                        int
+	env, envFile, labels, labelFile, capAdd, capDrop, securityOpt      []string
+	attach, dns, dnsSearch, dnsOption, addHost, logOpt                 []string
+
+	// Set from the flag set: an empty --entrypoint resets the image's, and
+	// --stop-timeout is only sent when given.
+	entrypointSet, stopTimeoutSet, initSet bool
 }
 
-func (o *runOptions) flags(fs *pflag.FlagSet, withRun bool) {
+func (o *runOptions) addFlags(fs *pflag.FlagSet, run bool) {
 	fs.SetInterspersed(false)
-	if withRun {
+	if run {
 		fs.BoolVarP(&o.detach, "detach", "d", false, "Run container in background and print container ID")
-		fs.StringArrayVarP(&o.attach, "attach", "a", nil, "Attach to STDIN, STDOUT or STDERR")
+		fs.BoolVar(&o.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
 	}
-	fs.BoolVar(&o.rm, "rm", false, "Automatically remove the container when it exits")
+	fs.StringArrayVarP(&o.attach, "attach", "a", nil, "Attach to STDIN, STDOUT or STDERR")
+	fs.BoolVar(&o.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
 	fs.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
 	fs.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY")
 	fs.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to this container")
 	fs.BoolVar(&o.readOnly, "read-only", false, "Mount the container's root filesystem as read only")
-	fs.BoolVar(&o.init, "init", false, "Run an init inside the container")
+	fs.BoolVar(&o.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
 	fs.StringVar(&o.name, "name", "", "Assign a name to the container")
 	fs.StringVarP(&o.workdir, "workdir", "w", "", "Working directory inside the container")
 	fs.StringVarP(&o.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVarP(&o.hostname, "hostname", "h", "", "Container host name")
 	fs.StringVar(&o.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
-	fs.StringVar(&o.network, "network", "", "Connect a container to a network (none)")
+	fs.StringVar(&o.network, "network", "", "Connect a container to a network (none, host, bridge, container:<name|id>)")
 	fs.StringVar(&o.network, "net", "", "Connect a container to a network")
 	_ = fs.MarkHidden("net")
 	fs.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
-	fs.IntVar(&o.stopTimeout, "stop-timeout", -1, "Timeout (in seconds) to stop a container")
-	fs.StringVar(&o.pull, "pull", "missing", "Pull image before running (\"always\", \"missing\", \"never\")")
+	fs.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
+	fs.StringVar(&o.pull, "pull", "missing", `Pull image before running ("missing", "never")`)
 	fs.StringArrayVarP(&o.env, "env", "e", nil, "Set environment variables")
 	fs.StringArrayVar(&o.envFile, "env-file", nil, "Read in a file of environment variables")
 	fs.StringArrayVarP(&o.labels, "label", "l", nil, "Set meta data on a container")
@@ -68,12 +65,51 @@ func (o *runOptions) flags(fs *pflag.FlagSet, withRun bool) {
 	fs.StringArrayVar(&o.addHost, "add-host", nil, "Add a custom host-to-IP mapping (host:ip)")
 	fs.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file)")
 	fs.StringArrayVar(&o.logOpt, "log-opt", nil, "Log driver options (max-size, max-file)")
-	fs.BoolP("help", "", false, "Print usage")
+	// -h is the host name, as in docker: help is --help only.
+	fs.Bool("help", false, "Print usage")
+}
+
+// fromFlags records which flags were given where their zero value means
+// something.
+func (o *runOptions) fromFlags(fs *pflag.FlagSet) {
+	o.entrypointSet = fs.Changed("entrypoint")
+	o.stopTimeoutSet = fs.Changed("stop-timeout")
+	o.initSet = fs.Changed("init")
+}
+
+// streams resolves -a: which of stdin, stdout and stderr to attach.
+func (o *runOptions) streams() (stdin, stdout, stderr bool, err error) {
+	if len(o.attach) == 0 {
+		return o.interactive, true, true, nil
+	}
+	if o.detach {
+		return false, false, false, errors.New("conflicting options: cannot specify both --attach and --detach")
+	}
+	for _, s := range o.attach {
+		switch strings.ToLower(s) {
+		case "stdin":
+			stdin = true
+		case "stdout":
+			stdout = true
+		case "stderr":
+			stderr = true
+		default:
+			return false, false, false, fmt.Errorf(`invalid argument %q for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`, s)
+		}
+	}
+	return stdin, stdout, stderr, nil
 }
 
 // request builds the create request from the flags, the image and the
-// command.
+// command; it fails on malformed flags before anything is sent.
 func (o *runOptions) request(image string, cmd []string) (*container.CreateRequest, error) {
+	switch o.pull {
+	case "missing", "never":
+	case "always":
+		return nil, errors.New("--pull=always: pulling images from registries is not supported yet: load or import the image")
+	default:
+		return nil, fmt.Errorf(`invalid pull option: %q: must be one of "missing" or "never"`, o.pull)
+	}
 	env, err := parseEnv(o.env, o.envFile)
 	if err != nil {
 		return nil, err
@@ -82,30 +118,23 @@ func (o *runOptions) request(image string, cmd []string) (*container.CreateReque
 	if err != nil {
 		return nil, err
 	}
-	attachOut, attachErr := true, true
-	if len(o.attach) > 0 {
-		attachOut, attachErr = false, false
-		for _, s := range o.attach {
-			switch strings.ToLower(s) {
-			case "stdout":
-				attachOut = true
-			case "stderr":
-				attachErr = true
-			case "stdin":
-			default:
-				return nil, fmt.Errorf("invalid argument %q for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR", s)
-			}
-		}
+	stdin, stdout, stderr, err := o.streams()
+	if err != nil {
+		return nil, err
 	}
+	attached := !o.detach
 	cfg := &container.Config{
 		Image: image, Cmd: cmd, Env: env, Labels: labels, WorkingDir: o.workdir, User: o.user,
 		Hostname: o.hostname, Tty: o.tty, OpenStdin: o.interactive, StopSignal: o.stopSignal,
-		AttachStdout: !o.detach && attachOut, AttachStderr: !o.detach && attachErr,
+		AttachStdin: attached && stdin, AttachStdout: attached && stdout, AttachStderr: attached && stderr,
 	}
+	cfg.StdinOnce = cfg.AttachStdin
 	if o.entrypoint != "" {
 		cfg.Entrypoint = []string{o.entrypoint}
+	} else if o.entrypointSet {
+		cfg.Entrypoint = []string{""}
 	}
-	if o.stopTimeout >= 0 {
+	if o.stopTimeoutSet {
 		t := o.stopTimeout
 		cfg.StopTimeout = &t
 	}
@@ -115,13 +144,14 @@ func (o *runOptions) request(image string, cmd []string) (*container.CreateReque
 		NetworkMode: container.NetworkMode(o.network), DNSSearch: o.dnsSearch, DNSOptions: o.dnsOption,
 		ExtraHosts: o.addHost,
 	}
-	if o.init {
-		host.Init = &o.init
+	if o.initSet {
+		v := o.init
+		host.Init = &v
 	}
 	for _, d := range o.dns {
 		ip, err := netip.ParseAddr(d)
 		if err != nil {
-			return nil, fmt.Errorf("invalid argument %q for \"--dns\" flag: %v", d, err)
+			return nil, fmt.Errorf(`invalid argument %q for "--dns" flag: %q is not an IP address`, d, d)
 		}
 		host.DNS = append(host.DNS, ip)
 	}
@@ -131,8 +161,8 @@ func (o *runOptions) request(image string, cmd []string) (*container.CreateReque
 	host.LogConfig.Type = "json-file"
 	for _, kv := range o.logOpt {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("invalid argument %q for \"--log-opt\" flag: want key=value", kv)
+		if !ok || k == "" {
+			return nil, fmt.Errorf(`invalid argument %q for "--log-opt" flag: want key=value`, kv)
 		}
 		if host.LogConfig.Config == nil {
 			host.LogConfig.Config = map[string]string{}
@@ -142,80 +172,104 @@ func (o *runOptions) request(image string, cmd []string) (*container.CreateReque
 	return &container.CreateRequest{Config: cfg, HostConfig: host}, nil
 }
 
+// parseEnv reads --env-file files, then -e flags: KEY=VALUE as it is, KEY
+// alone from the caller's environment (dropped when unset there).
 func parseEnv(flags, files []string) ([]string, error) {
 	var out []string
-	add := func(kv, where string) error {
-		k, _, hasValue := strings.Cut(kv, "=")
-		if k == "" || strings.ContainsAny(k, " \t") {
-			return fmt.Errorf("invalid environment variable %q%s: variable name must not be empty or contain whitespace", kv, where)
-		}
-		if !hasValue {
+	add := func(kv string) {
+		if k, _, hasValue := strings.Cut(kv, "="); !hasValue {
 			if v, ok := os.LookupEnv(k); ok {
 				out = append(out, k+"="+v)
 			}
-			return nil
+			return
 		}
 		out = append(out, kv)
-		return nil
 	}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		lines, err := readKVFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("open env file: %w", err)
+			return nil, err
 		}
-		for i, line := range strings.Split(string(data), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
+		for _, l := range lines {
+			if k, _, _ := strings.Cut(l.text, "="); k == "" || strings.ContainsAny(k, " \t") {
+				return nil, fmt.Errorf("invalid environment variable %q in %s line %d: the name must not be empty or contain whitespace", l.text, f, l.n)
 			}
-			if err := add(line, fmt.Sprintf(" in %s line %d", f, i+1)); err != nil {
-				return nil, err
-			}
+			add(l.text)
 		}
 	}
 	for _, e := range flags {
-		if err := add(e, ""); err != nil {
-			return nil, err
+		if k, _, _ := strings.Cut(e, "="); k == "" {
+			return nil, fmt.Errorf(`invalid argument %q for "-e, --env" flag: invalid environment variable: %s`, e, e)
 		}
+		add(e)
 	}
 	return out, nil
 }
 
+type kvLine struct {
+	text string
+	n    int
+}
+
+// readKVFile reads docker's env/label file format: one entry a line,
+// leading whitespace and blank lines ignored, # starts a comment line.
+func readKVFile(path string) ([]kvLine, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []kvLine
+	text := strings.TrimPrefix(string(data), "\ufeff")
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimLeft(strings.TrimRight(line, "\r"), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, kvLine{text: line, n: i + 1})
+	}
+	return out, nil
+}
+
+// parseLabels reads --label-file files, then -l flags (KEY=VALUE or KEY).
 func parseLabels(flags, files []string) (map[string]string, error) {
 	out := map[string]string{}
-	all := append([]string{}, flags...)
+	var all []string
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		lines, err := readKVFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("open label file: %w", err)
+			return nil, err
 		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-				all = append(all, line)
-			}
+		for _, l := range lines {
+			all = append(all, l.text)
 		}
 	}
+	all = append(all, flags...)
 	for _, l := range all {
 		k, v, _ := strings.Cut(l, "=")
 		if k == "" {
-			return nil, fmt.Errorf("invalid label %q: empty name", l)
+			return nil, fmt.Errorf(`invalid argument %q for "-l, --label" flag: empty label name`, l)
 		}
 		out[k] = v
 	}
 	return out, nil
 }
 
+// create sends the create request and returns the new container's ID.
 func (a *app) create(o *runOptions, args []string) (string, error) {
 	req, err := o.request(args[0], args[1:])
 	if err != nil {
 		return "", &statusError{code: exitDaemon, msg: "moss: " + err.Error()}
+	}
+	cl, err := a.client()
+	if err != nil {
+		return "", err
 	}
 	q := url.Values{}
 	if o.name != "" {
 		q.Set("name", o.name)
 	}
 	var resp container.CreateResponse
-	if err := a.call(http.MethodPost, "/containers/create", q, req, &resp); err != nil {
+	if err := cl.call(http.MethodPost, "/containers/create", q, req, &resp); err != nil {
 		return "", runFailure(err)
 	}
 	for _, w := range resp.Warnings {
@@ -224,38 +278,52 @@ func (a *app) create(o *runOptions, args []string) (string, error) {
 	return resp.ID, nil
 }
 
-// runFailure maps an error of create/start to docker run's exit codes.
+// runFailure maps an error of create or start to docker run's exit codes:
+// 127 when the command was not found, 126 when it cannot be invoked, 125
+// otherwise.
 func runFailure(err error) error {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		return err
 	}
 	code := exitDaemon
-	switch {
-	case strings.Contains(ae.msg, "executable file not found") || strings.Contains(ae.msg, "no such file or directory"):
-		code = 127
-	case strings.Contains(ae.msg, "permission denied") || strings.Contains(ae.msg, "exec format error"):
-		code = 126
+	switch m := ae.msg; {
+	case strings.Contains(m, "executable file not found"), strings.Contains(m, "no such file or directory"):
+		code = exitNoCmd
+	case strings.Contains(m, "permission denied"), strings.Contains(m, "exec format error"):
+		code = exitCannot
 	}
-	return &statusError{code: code, msg: "moss: " + ae.Error() + "."}
+	msg := "moss: " + ae.Error()
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return &statusError{code: code, msg: msg}
 }
 
-func (a *app) addRunCommands(root *cobra.Command) {
-	ro := &runOptions{}
-	run := &cobra.Command{
+func (a *app) runCmd() *cobra.Command {
+	o := &runOptions{}
+	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container from an image",
-		Args:  cobra.MinimumNArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return a.run(ro, args) },
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.fromFlags(cmd.Flags())
+			return a.run(o, args)
+		},
 	}
-	ro.flags(run.Flags(), true)
-	co := &runOptions{}
-	create := &cobra.Command{
+	o.addFlags(c.Flags(), true)
+	return c
+}
+
+func (a *app) createCmd() *cobra.Command {
+	o := &runOptions{}
+	c := &cobra.Command{
 		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create a new container",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := a.create(co, args)
+			o.fromFlags(cmd.Flags())
+			id, err := a.create(o, args)
 			if err != nil {
 				return err
 			}
@@ -263,24 +331,34 @@ func (a *app) addRunCommands(root *cobra.Command) {
 			return nil
 		},
 	}
-	co.flags(create.Flags(), false)
-	root.AddCommand(run, create)
+	o.addFlags(c.Flags(), false)
+	return c
 }
 
+// run is docker run: create, then either start and print the ID (-d) or
+// attach, wait, start and copy the output until the container ends, exiting
+// with its status.
 func (a *app) run(o *runOptions, args []string) error {
 	id, err := a.create(o, args)
 	if err != nil {
 		return err
 	}
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
 	if o.detach {
-		if err := a.call(http.MethodPost, "/containers/"+id+"/start", nil, nil, nil); err != nil {
+		if err := cl.call(http.MethodPost, "/containers/"+id+"/start", nil, nil, nil); err != nil {
 			return runFailure(err)
 		}
 		fmt.Fprintln(a.out, id)
 		return nil
 	}
-	req, _ := o.request(args[0], args[1:])
-	code, err := a.attachStartWait(id, req.Config.AttachStdout, req.Config.AttachStderr, o.rm)
+	stdin, stdout, stderr, _ := o.streams()
+	code, err := a.attachStartWait(id, attachOptions{
+		stdin: stdin, stdout: stdout, stderr: stderr, tty: o.tty,
+		removed: o.rm, sigProxy: o.sigProxy,
+	})
 	if err != nil {
 		return err
 	}
@@ -288,95 +366,4 @@ func (a *app) run(o *runOptions, args []string) error {
 		return &statusError{code: code}
 	}
 	return nil
-}
-
-// attachStartWait attaches to a created container's output, starts it,
-// copies the output until it ends and returns the exit status.
-func (a *app) attachStartWait(id string, stdout, stderr, removed bool) (int, error) {
-	conn, br, err := a.hijack("/containers/"+id+"/attach", url.Values{"stream": {"1"}, "stdout": {b(stdout)}, "stderr": {b(stderr)}})
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close()
-	cond := "next-exit"
-	if removed {
-		cond = "removed"
-	}
-	waitResp, err := a.do(context.Background(), http.MethodPost, "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, "")
-	if err != nil {
-		return 0, err
-	}
-	defer waitResp.Body.Close()
-	if err := a.call(http.MethodPost, "/containers/"+id+"/start", nil, nil, nil); err != nil {
-		return 0, runFailure(err)
-	}
-	copied := make(chan error, 1)
-	go func() { copied <- demux(br, a.out, a.errw) }()
-	var w container.WaitResponse
-	if err := json.NewDecoder(waitResp.Body).Decode(&w); err != nil {
-		return 0, fmt.Errorf("wait for container: %w", err)
-	}
-	<-copied
-	if w.Error != nil && w.Error.Message != "" {
-		fmt.Fprintln(a.errw, "moss:", w.Error.Message)
-	}
-	return int(w.StatusCode), nil
-}
-
-func b(v bool) string {
-	if v {
-		return "1"
-	}
-	return "0"
-}
-
-// hijack opens an upgraded connection for a streaming endpoint.
-func (a *app) hijack(path string, q url.Values) (net.Conn, *bufio.Reader, error) {
-	if err := a.ensureAgent(); err != nil {
-		return nil, nil, err
-	}
-	tr := a.client.Transport.(*http.Transport)
-	conn, err := tr.DialContext(context.Background(), "unix", "")
-	if err != nil {
-		return nil, nil, err
-	}
-	req, _ := http.NewRequest(http.MethodPost, "http://moss"+apiPrefix+path+"?"+q.Encode(), nil)
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", "tcp")
-	if err := req.Write(conn); err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols && resp.StatusCode != http.StatusOK {
-		defer conn.Close()
-		return nil, nil, readAPIError(resp)
-	}
-	return conn, br, nil
-}
-
-// demux copies Docker's multiplexed stream to stdout and stderr.
-func demux(r io.Reader, stdout, stderr io.Writer) error {
-	var hdr [8]byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if err == io.EOF || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
-		}
-		n := int64(binary.BigEndian.Uint32(hdr[4:]))
-		w := stdout
-		if hdr[0] == 2 {
-			w = stderr
-		}
-		if _, err := io.CopyN(w, r, n); err != nil {
-			return err
-		}
-	}
 }

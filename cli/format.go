@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,144 +10,179 @@ import (
 	"text/tabwriter"
 	"text/template"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	units "github.com/docker/go-units"
 )
 
-// templateFuncs are docker's --format helpers.
+// templateFuncs are docker's --format helpers (docker/cli templates).
 var templateFuncs = template.FuncMap{
 	"json": func(v interface{}) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(buf.String()), nil
 	},
 	"join":  strings.Join,
 	"split": strings.Split,
 	"lower": strings.ToLower,
 	"upper": strings.ToUpper,
-	"title": func(s string) string {
+	"title": titleCase,
+	"truncate": func(s string, n int) string {
+		if len(s) < n {
+			return s
+		}
+		return s[:n]
+	},
+	"pad": func(s string, before, after int) string {
 		if s == "" {
 			return s
 		}
-		return strings.ToUpper(s[:1]) + s[1:]
-	},
-	"truncate": func(s string, n int) string {
-		if len(s) > n {
-			return s[:n]
-		}
-		return s
-	},
-	"pad": func(s string, before, after int) string {
 		return strings.Repeat(" ", before) + s + strings.Repeat(" ", after)
 	},
-	"println": fmt.Sprintln,
+}
+
+// titleCase upper-cases the first letter of every word and leaves the rest
+// as it is (docker's cases.Title with NoLower).
+func titleCase(s string) string {
+	var b strings.Builder
+	prevLetter := false
+	for _, r := range s {
+		if !prevLetter {
+			r = unicode.ToTitle(r)
+		}
+		prevLetter = unicode.IsLetter(r) || unicode.IsDigit(r) || r == '\''
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func parseTemplate(format string) (*template.Template, error) {
-	if format == "json" {
-		format = "{{json .}}"
-	}
-	t, err := template.New("format").Funcs(templateFuncs).Parse(format)
+	t, err := template.New("").Funcs(templateFuncs).Parse(format)
 	if err != nil {
-		return nil, &statusError{code: 1, msg: fmt.Sprintf("moss: template parsing error: %v", err)}
+		return nil, &statusError{code: exitFailure, msg: fmt.Sprintf("moss: template parsing error: %v", err)}
 	}
 	return t, nil
 }
 
-var fieldRef = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
+// listFormat resolves a list command's --format: empty or "table" is the
+// command's default table, "json" one JSON object per line.
+func listFormat(format, def string) string {
+	switch strings.TrimSpace(format) {
+	case "", "table":
+		return def
+	case "json":
+		return "{{json .}}"
+	}
+	return format
+}
 
-// render prints rows with a Go template; "table" templates get a header
-// line from headers and tab-aligned columns like docker's.
+var (
+	actionRe = regexp.MustCompile(`\{\{-?[^}]*?-?\}\}`)
+	fieldRe  = regexp.MustCompile(`\.([A-Za-z_]\w*)`)
+)
+
+// tableHeader renders the header line of a table template: every action
+// becomes the header of the first field it names.
+func tableHeader(format string, headers map[string]string) string {
+	return actionRe.ReplaceAllStringFunc(format, func(action string) string {
+		m := fieldRe.FindStringSubmatch(action)
+		if m == nil {
+			return ""
+		}
+		if h, ok := headers[m[1]]; ok {
+			return h
+		}
+		return strings.ToUpper(m[1])
+	})
+}
+
+// render prints rows with a list template like docker's formatter: a
+// "table" template gets a header line and tab-aligned columns, any other
+// template prints one line per row.
 func render(w io.Writer, format string, rows []interface{}, headers map[string]string) error {
 	table := false
 	if rest, ok := strings.CutPrefix(format, "table"); ok {
-		table, format = true, strings.TrimSpace(rest)
+		table, format = true, rest
 	}
-	format = strings.ReplaceAll(format, `\t`, "\t")
+	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(strings.Trim(format, " "))
 	t, err := parseTemplate(format)
 	if err != nil {
 		return err
 	}
-	out := w
-	var tw *tabwriter.Writer
-	if table {
-		tw = tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
-		out = tw
-		head := fieldRef.ReplaceAllStringFunc(format, func(m string) string {
-			name := fieldRef.FindStringSubmatch(m)[1]
-			if h, ok := headers[name]; ok {
-				return h
-			}
-			return strings.ToUpper(name)
-		})
-		fmt.Fprintln(out, head)
-	}
+	var buf bytes.Buffer
 	for _, r := range rows {
-		if err := t.Execute(out, r); err != nil {
-			return &statusError{code: 1, msg: fmt.Sprintf("moss: template: %v", err)}
+		if err := t.Execute(&buf, r); err != nil {
+			return &statusError{code: exitFailure, msg: fmt.Sprintf("moss: template: %v", err)}
 		}
-		fmt.Fprintln(out)
+		buf.WriteByte('\n')
 	}
-	if tw != nil {
-		return tw.Flush()
+	if !table {
+		_, err := w.Write(buf.Bytes())
+		return err
 	}
-	return nil
+	tw := tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
+	fmt.Fprintln(tw, tableHeader(format, headers))
+	_, _ = tw.Write(buf.Bytes())
+	return tw.Flush()
 }
 
-// renderEach prints each object with a template, one per line.
+// renderEach prints each object with a template, one per line (inspect,
+// info, version).
 func renderEach(w io.Writer, format string, objs []interface{}) error {
+	if strings.TrimSpace(format) == "json" {
+		format = "{{json .}}"
+	}
 	t, err := parseTemplate(format)
 	if err != nil {
 		return err
 	}
 	for _, o := range objs {
-		if err := t.Execute(w, o); err != nil {
-			return &statusError{code: 1, msg: fmt.Sprintf("moss: template: %v", err)}
+		var buf bytes.Buffer
+		if err := t.Execute(&buf, o); err != nil {
+			return &statusError{code: exitFailure, msg: fmt.Sprintf("moss: template: %v", err)}
 		}
-		fmt.Fprintln(w)
+		buf.WriteByte('\n')
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// shortID is docker's TruncateID: the first 12 hex digits without the
+// algorithm.
 func shortID(id string) string {
-	id = strings.TrimPrefix(id, "sha256:")
+	if i := strings.IndexRune(id, ':'); i >= 0 {
+		id = id[i+1:]
+	}
 	if len(id) > 12 {
 		return id[:12]
 	}
 	return id
 }
 
-// humanDuration follows docker's units.HumanDuration.
-func humanDuration(d time.Duration) string {
-	if s := int(d.Seconds()); s < 1 {
-		return "Less than a second"
-	} else if s == 1 {
-		return "1 second"
-	} else if s < 60 {
-		return fmt.Sprintf("%d seconds", s)
-	} else if m := int(d.Minutes()); m == 1 {
-		return "About a minute"
-	} else if m < 60 {
-		return fmt.Sprintf("%d minutes", m)
-	} else if h := int(d.Round(time.Hour).Hours()); h == 1 {
-		return "About an hour"
-	} else if h < 48 {
-		return fmt.Sprintf("%d hours", h)
-	} else if h < 24*7*2 {
-		return fmt.Sprintf("%d days", h/24)
-	} else if h < 24*30*2 {
-		return fmt.Sprintf("%d weeks", h/24/7)
-	} else if h < 24*365*2 {
-		return fmt.Sprintf("%d months", h/24/30)
+// ellipsis shortens s to max runes, the last one an ellipsis.
+func ellipsis(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
 	}
-	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
+	r := []rune(s)
+	return string(r[:max-1]) + "…"
 }
 
-// humanSize follows docker's units.HumanSize (decimal units, 3 significant
-// digits).
-func humanSize(size float64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	i := 0
-	for size >= 1000 && i < len(units)-1 {
-		size /= 1000
-		i++
-	}
-	return fmt.Sprintf("%.4g%s", size, units[i])
+// humanDuration is docker's units.HumanDuration ("About a minute").
+func humanDuration(d time.Duration) string { return units.HumanDuration(d) }
+
+// sinceUnix is how long ago a Unix timestamp was, docker's "3 hours ago".
+func sinceUnix(sec int64) string {
+	return humanDuration(time.Now().UTC().Sub(time.Unix(sec, 0))) + " ago"
 }
+
+// humanSize is the size of lists (images, ps -s): decimal units, three
+// significant digits ("4.26MB").
+func humanSize(size int64) string { return units.HumanSizeWithPrecision(float64(size), 3) }

@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/moby/moby/api/types/container"
+)
+
+// attachOptions say what attachStartWait connects and how it waits.
+type attachOptions struct {
+	stdin, stdout, stderr bool
+	tty                   bool // the output is one raw stream, not multiplexed
+	removed               bool // wait until the container is removed (--rm)
+	sigProxy              bool // forward this process's signals to the container
+}
+
+// attachStartWait does what docker run does for an attached container:
+// attach to its streams, send the wait request (answered with headers at
+// once), start it, copy the output until the stream ends, and return the
+// exit status.
+func (a *app) attachStartWait(id string, o attachOptions) (int, error) {
+	cl, err := a.client()
+	if err != nil {
+		return 0, err
+	}
+	q := url.Values{"stream": {"1"}, "stdin": {b(o.stdin)}, "stdout": {b(o.stdout)}, "stderr": {b(o.stderr)}}
+	conn, br, err := cl.hijack("/containers/"+id+"/attach", q)
+	if err != nil {
+		return 0, runFailure(err)
+	}
+	defer conn.Close()
+	cond := "next-exit"
+	if o.removed {
+		cond = "removed"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waitResp, err := cl.do(ctx, http.MethodPost, "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, "")
+	if err != nil {
+		return 0, runFailure(err)
+	}
+	defer waitResp.Body.Close()
+
+	copied := make(chan error, 1)
+	go func() {
+		if o.tty {
+			_, err := io.Copy(a.out, br)
+			copied <- err
+			return
+		}
+		copied <- demux(br, a.out, a.errw)
+	}()
+	if err := cl.call(http.MethodPost, "/containers/"+id+"/start", nil, nil, nil); err != nil {
+		return 0, runFailure(err)
+	}
+	if o.stdin {
+		go func() {
+			_, _ = io.Copy(conn, a.in)
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
+		}()
+	}
+	if o.sigProxy {
+		stop := a.proxySignals(cl, id)
+		defer stop()
+	}
+
+	var w container.WaitResponse
+	werr := json.NewDecoder(waitResp.Body).Decode(&w)
+	<-copied
+	if werr != nil {
+		return exitDaemon, &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: wait for container %s: %v", shortID(id), werr)}
+	}
+	if w.Error != nil && w.Error.Message != "" {
+		return exitDaemon, &statusError{code: exitDaemon, msg: "moss: error waiting for container: " + w.Error.Message}
+	}
+	return int(w.StatusCode), nil
+}
+
+// proxiedSignals are forwarded to an attached container (docker's
+// --sig-proxy forwards all but SIGCHLD, SIGPIPE, SIGURG and SIGWINCH).
+var proxiedSignals = []os.Signal{
+	syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGCONT,
+}
+
+// proxySignals forwards this process's signals to the container until the
+// returned function is called.
+func (a *app) proxySignals(cl *client, id string) func() {
+	ch := make(chan os.Signal, 8)
+	done := make(chan struct{})
+	signal.Notify(ch, proxiedSignals...)
+	go func() {
+		for {
+			select {
+			case s := <-ch:
+				n, ok := s.(syscall.Signal)
+				if !ok {
+					continue
+				}
+				q := url.Values{"signal": {strconv.Itoa(int(n))}}
+				if err := cl.call(http.MethodPost, "/containers/"+id+"/kill", q, nil, nil); err != nil {
+					fmt.Fprintf(a.errw, "moss: forward signal %v: %v\n", s, err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+func b(v bool) string {
+	if v {
+		return "1"
+	}
+	return "0"
+}
+
+// demux copies Docker's multiplexed stream to stdout and stderr: each frame
+// has an 8-byte header, byte 0 the stream (0 stdin, 1 stdout, 2 stderr,
+// 3 a system error), bytes 4–7 the big-endian payload length.
+func demux(r io.Reader, stdout, stderr io.Writer) error {
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if err == io.EOF || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("read the output stream: %w", err)
+		}
+		n := int64(binary.BigEndian.Uint32(hdr[4:]))
+		var w io.Writer
+		switch hdr[0] {
+		case 0, 1:
+			w = stdout
+		case 2:
+			w = stderr
+		case 3:
+			msg, _ := io.ReadAll(io.LimitReader(r, n))
+			return fmt.Errorf("error from the agent: %s", msg)
+		default:
+			return fmt.Errorf("read the output stream: unknown stream %d in frame header", hdr[0])
+		}
+		if _, err := io.CopyN(w, r, n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("read the output stream: %w", io.ErrUnexpectedEOF)
+			}
+			return err
+		}
+	}
+}
