@@ -116,6 +116,14 @@ func (a *app) rootCmd() *cobra.Command {
 	a.addContainerCommands(root)
 	a.addImageCommands(root)
 	a.addSystemCommands(root)
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.DisableFlagsInUseLine = true
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 	return root
 }
 
