@@ -10,14 +10,27 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(uidmap busybox-static podman runc fuse-overlayfs slirp4netns libseccomp-dev pkg-config iproute2 tmux hyperfine util-linux procps gcc make git curl file)
+# uidmap: newuidmap/newgidmap. busybox-static: the test image. gcc,
+# libc6-dev, libseccomp-dev, pkg-config: cgo, the static link, seccomp.
+# podman, runc, fuse-overlayfs, slirp4netns: the bench peer (and overlay and
+# network fallbacks). docker-registry: registry tests of later issues.
+# hyperfine, jq: make bench. util-linux: runuser, nsenter, unshare.
+pkgs=(uidmap busybox-static gcc libc6-dev make git pkg-config libseccomp-dev
+	podman runc fuse-overlayfs slirp4netns iproute2 tmux docker-registry
+	hyperfine jq curl file procps util-linux ca-certificates)
+# (No `cmd | grep -q` with pipefail: grep's early exit fails the pipeline.)
+installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
+available() { [[ $(apt-cache policy "$1" 2>/dev/null) =~ Candidate:\ [0-9] ]]; }
 missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+for p in "${pkgs[@]}"; do installed "$p" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Optional: pasta (Debian package passt), when the mirror has it.
+if ! installed passt && available passt; then missing+=(passt); fi
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "prepare-host: installing ${missing[*]}"
+	apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
 
 # A user with a subordinate ID range, and one without any (single-ID mode).
