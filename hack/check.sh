@@ -121,14 +121,14 @@ fi
 phase "integration (as $user)"
 ilog="$work/integration.log"
 if as_user "$user" "$work" env MOSS_BIN="$work/moss" MOSS_IT_ROOTFS="$work/busybox-rootfs.tar" \
-	"$work/integration.test" -test.v -test.timeout 20m 2>&1 | tee "$ilog"; then :; else status=1; fi
+	"$work/integration.test" -test.v -test.timeout 12m 2>&1 | tee "$ilog"; then :; else status=1; fi
 summarize "$ilog"
 
 if [ $root = 1 ]; then
 	phase "integration: no subordinate IDs (as mossnosub)"
 	nlog="$work/nosub.log"
 	if as_user mossnosub "$work" env MOSS_BIN="$work/moss" MOSS_IT_ROOTFS="$work/busybox-rootfs.tar" MOSS_IT_USER_NOSUBUID=1 MOSS_IT_NOSUBUID=1 \
-		"$work/integration.test" -test.v -test.run '^TestNoSubuid$' -test.timeout 10m 2>&1 | tee "$nlog"; then :; else status=1; fi
+		"$work/integration.test" -test.v -test.run '^TestNoSubuid$' -test.timeout 5m 2>&1 | tee "$nlog"; then :; else status=1; fi
 	summarize "$nlog"
 	grep -q -- '--- PASS: TestNoSubuid' "$nlog" || {
 		echo "check: TestNoSubuid did not pass as mossnosub"
