@@ -22,8 +22,9 @@ contrib/mkimage.sh "$work" >/dev/null
 chmod -R a+rX "$work"
 # An agent left from an earlier demo may run an older binary: stop it.
 if [ -f "/run/user/$uid/moss/agent.pid" ]; then
-	kill "$(cat "/run/user/$uid/moss/agent.pid")" 2>/dev/null || true
-	sleep 1
+	old=$(cat "/run/user/$uid/moss/agent.pid")
+	kill "$old" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
 fi
 as() { runuser -u "$user" -- env HOME="$home" XDG_RUNTIME_DIR="/run/user/$uid" PATH=/usr/local/bin:/usr/bin:/bin "$@"; }
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
