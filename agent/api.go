@@ -232,25 +232,16 @@ func (c *Container) stopTimeout() time.Duration {
 }
 
 func (a *Agent) postStop(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.lookup(r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	sig, t, ok, err := stopParams(r)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		t = c.stopTimeout()
-	}
-	if err := a.stop(c, sysSignal(sig), t); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return a.stopOrRestart(w, r, false)
 }
 
 func (a *Agent) postRestart(w http.ResponseWriter, r *http.Request) error {
+	return a.stopOrRestart(w, r, true)
+}
+
+// stopOrRestart stops the container with the request's signal and timeout
+// (else the container's), and starts it again for a restart.
+func (a *Agent) stopOrRestart(w http.ResponseWriter, r *http.Request, restart bool) error {
 	c, err := a.lookup(r.PathValue("id"))
 	if err != nil {
 		return err
@@ -262,11 +253,17 @@ func (a *Agent) postRestart(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		t = c.stopTimeout()
 	}
-	if err := a.stop(c, sysSignal(sig), t); err != nil && !errors.Is(err, errNotModified) {
+	err = a.stop(c, sysSignal(sig), t)
+	if restart && errors.Is(err, errNotModified) {
+		err = nil
+	}
+	if err != nil {
 		return err
 	}
-	if err := a.start(c); err != nil {
-		return err
+	if restart {
+		if err := a.start(c); err != nil {
+			return err
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

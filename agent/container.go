@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/moss-containers/moss/internal/atomicfile"
 )
 
 // Container is the agent's record of one container, persisted as
@@ -73,27 +74,7 @@ func (a *Agent) save(c *Container) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(a.bundle(c.ID), "container.json"), b)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(filepath.Join(a.bundle(c.ID), "container.json"), b)
 }
 
 // notify wakes everybody waiting for a state change. Callers hold c.mu.

@@ -34,6 +34,7 @@ import (
 	portbuiltin "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin"
 
 	"github.com/moss-containers/moss/config"
+	"github.com/moss-containers/moss/internal/atomicfile"
 	"github.com/moss-containers/moss/internal/paths"
 )
 
@@ -238,7 +239,7 @@ func runParent() int {
 				if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
 					in.ChildPID = pid
 					b, _ := json.Marshal(in)
-					_ = writeFileAtomic(InfoPath(d), b)
+					_ = atomicfile.Write(InfoPath(d), b)
 					return
 				}
 			}
@@ -413,12 +414,4 @@ func hasDynamicSubIDs(username string) bool {
 	}
 	out, err := exec.Command(bin, username).Output()
 	return err == nil && len(bytes.TrimSpace(out)) > 0
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

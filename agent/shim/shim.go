@@ -27,6 +27,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/moss-containers/moss/internal/atomicfile"
 )
 
 // Role is the hidden argument that makes the binary run as a shim.
@@ -147,7 +149,7 @@ func Main(args []string) int {
 		_ = s.container.Destroy()
 		st := ExitStatus{Code: 255, FinishedAt: time.Now().UTC(), Error: err.Error()}
 		b, _ := json.Marshal(st)
-		_ = writeFileAtomic(filepath.Join(s.opts.Bundle, ExitFile), b)
+		_ = atomicfile.Write(filepath.Join(s.opts.Bundle, ExitFile), b)
 		_ = os.Remove(s.opts.Socket)
 		return 1
 	}
@@ -358,24 +360,4 @@ func (s *shim) handOff() error {
 	argv := []string{"moss", Role, s.opts.ID, s.opts.Bundle, s.opts.RuncRoot, s.opts.Socket,
 		strconv.FormatInt(s.opts.LogMaxSize, 10), strconv.Itoa(s.opts.LogMaxFiles)}
 	return syscall.Exec("/proc/self/exe", argv, env)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/moss-containers/moss/internal/atomicfile"
 )
 
 func TestExitStatusFiles(t *testing.T) {
@@ -24,7 +26,7 @@ func TestExitStatusFiles(t *testing.T) {
 		t.Fatal("live shim reported dead")
 	}
 	st := []byte(`{"code":137,"signal":9,"finished_at":"2026-01-02T03:04:05Z"}`)
-	if err := writeFileAtomic(filepath.Join(dir, ExitFile), st); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ExitFile), st); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReadExit(dir)
