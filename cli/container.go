@@ -90,34 +90,20 @@ func (a *app) startCmd() *cobra.Command {
 }
 
 func (a *app) stopCmd() *cobra.Command {
-	var t int
-	var sig string
-	c := &cobra.Command{
-		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Stop one or more running containers",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			q := url.Values{}
-			if cmd.Flags().Changed("time") {
-				q.Set("t", strconv.Itoa(t))
-			}
-			if sig != "" {
-				q.Set("signal", sig)
-			}
-			return a.simpleEach(http.MethodPost, "stop", q, args)
-		},
-	}
-	c.Flags().IntVarP(&t, "time", "t", 0, "Seconds to wait before killing the container")
-	c.Flags().StringVarP(&sig, "signal", "s", "", "Signal to send to the container")
-	return c
+	return a.stopLikeCmd("stop", "Stop one or more running containers")
 }
 
 func (a *app) restartCmd() *cobra.Command {
+	return a.stopLikeCmd("restart", "Restart one or more containers")
+}
+
+// stopLikeCmd builds stop and restart, which share their flags and request.
+func (a *app) stopLikeCmd(verb, short string) *cobra.Command {
 	var t int
 	var sig string
 	c := &cobra.Command{
-		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
-		Short: "Restart one or more containers",
+		Use:   verb + " [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: short,
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{}
@@ -127,7 +113,7 @@ func (a *app) restartCmd() *cobra.Command {
 			if sig != "" {
 				q.Set("signal", sig)
 			}
-			return a.simpleEach(http.MethodPost, "restart", q, args)
+			return a.simpleEach(http.MethodPost, verb, q, args)
 		},
 	}
 	c.Flags().IntVarP(&t, "time", "t", 0, "Seconds to wait before killing the container")
