@@ -77,17 +77,6 @@ func TestMergeEnv(t *testing.T) {
 	}
 }
 
-func TestHumanDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0: "Less than a second", time.Second: "1 second", 3 * time.Second: "3 seconds",
-		70 * time.Second: "About a minute", 5 * time.Minute: "5 minutes", time.Hour: "About an hour", 3 * time.Hour: "3 hours",
-	} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("%v: %q, want %q", d, got, want)
-		}
-	}
-}
-
 func TestVersionLess(t *testing.T) {
 	if !versionLess("1.12", "1.24") || versionLess("1.47", "1.24") || versionLess("1.24", "1.24") || !versionLess("0.9", "1.0") {
 		t.Fatal("versionLess")

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/moss-containers/moss/internal/atomicfile"
@@ -116,12 +117,12 @@ func (c *Container) statusString(now time.Time) string {
 	s := c.State
 	switch s.Status {
 	case "running":
-		return "Up " + humanDuration(now.Sub(s.StartedAt))
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
 	case "exited":
 		if s.FinishedAt.IsZero() {
 			return fmt.Sprintf("Exited (%d)", s.ExitCode)
 		}
-		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, humanDuration(now.Sub(s.FinishedAt)))
+		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, units.HumanDuration(now.Sub(s.FinishedAt)))
 	case "created":
 		return "Created"
 	case "removing":
@@ -130,32 +131,6 @@ func (c *Container) statusString(now time.Time) string {
 		return "Dead"
 	}
 	return s.Status
-}
-
-// humanDuration follows docker's units.HumanDuration.
-func humanDuration(d time.Duration) string {
-	if s := int(d.Seconds()); s < 1 {
-		return "Less than a second"
-	} else if s == 1 {
-		return "1 second"
-	} else if s < 60 {
-		return fmt.Sprintf("%d seconds", s)
-	} else if m := int(d.Minutes()); m == 1 {
-		return "About a minute"
-	} else if m < 60 {
-		return fmt.Sprintf("%d minutes", m)
-	} else if h := int(d.Round(time.Hour).Hours()); h == 1 {
-		return "About an hour"
-	} else if h < 48 {
-		return fmt.Sprintf("%d hours", h)
-	} else if h < 24*7*2 {
-		return fmt.Sprintf("%d days", h/24)
-	} else if h < 24*30*2 {
-		return fmt.Sprintf("%d weeks", h/24/7)
-	} else if h < 24*365*2 {
-		return fmt.Sprintf("%d months", h/24/30)
-	}
-	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
 }
 
 // kindError carries a message for the user and a kind for the status code.

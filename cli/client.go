@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moss-containers/moss/internal/logfile"
 	"github.com/moss-containers/moss/internal/paths"
 )
 
@@ -155,7 +156,7 @@ func (c *client) startAgent() error {
 		if detail != "" {
 			msg += "\n" + detail
 		}
-		if t := tailFile(logPath, 10); t != "" {
+		if t := logfile.Tail(logPath, 10); t != "" {
 			msg += "\n" + t
 		}
 		return &statusError{code: exitDaemon, msg: msg}
@@ -227,22 +228,6 @@ func (c *client) showWarnings() {
 	for _, w := range info.Warnings {
 		fmt.Fprintf(c.errw, "WARNING: %s\n", w)
 	}
-}
-
-func tailFile(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	s := strings.TrimRight(string(data), "\n")
-	if s == "" {
-		return ""
-	}
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func (c *client) ping() error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moss-containers/moss/internal/logfile"
 	"github.com/moss-containers/moss/internal/paths"
 )
 
@@ -77,7 +78,7 @@ func TestAutoStartSuccess(t *testing.T) {
 	})
 	code := a.main([]string{"ps", "-q"})
 	if code != 0 {
-		t.Fatalf("exit %d stderr %q log %q", code, errb.String(), tailFile(d.AgentLog(), 10))
+		t.Fatalf("exit %d stderr %q log %q", code, errb.String(), logfile.Tail(d.AgentLog(), 10))
 	}
 	if out.String() != "" || !strings.Contains(errb.String(), "WARNING: single-ID mapping") {
 		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())

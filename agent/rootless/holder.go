@@ -35,6 +35,7 @@ import (
 
 	"github.com/moss-containers/moss/config"
 	"github.com/moss-containers/moss/internal/atomicfile"
+	"github.com/moss-containers/moss/internal/logfile"
 	"github.com/moss-containers/moss/internal/paths"
 )
 
@@ -135,22 +136,13 @@ func Ensure(d paths.Dirs, log hclog.Logger) (*Info, error) {
 		}
 		select {
 		case err := <-exited:
-			return nil, fmt.Errorf("namespace holder exited (%v): %s", err, tail(logPath, 8))
+			return nil, fmt.Errorf("namespace holder exited (%v): %s", err, logfile.Tail(logPath, 8))
 		case <-time.After(delay):
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("namespace holder not ready after 30s: see %s", logPath)
 		}
 	}
-}
-
-func tail(path string, n int) string {
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Main runs the holder role (parent, rootlesskit child, or pause process,
