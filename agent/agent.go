@@ -279,7 +279,8 @@ func (a *Agent) loadContainers() error {
 				go a.watch(c, c.State.Generation)
 				continue
 			}
-			a.finish(c, c.State.Generation)
+			st, _ := shim.ReadExit(a.bundle(c.ID))
+			a.finish(c, c.State.Generation, st)
 		}
 	}
 	return nil

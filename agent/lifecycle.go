@@ -386,21 +386,21 @@ func parseSize(v string) int64 {
 
 // watch waits for the container of generation gen to exit.
 func (a *Agent) watch(c *Container, gen int) {
-	_, _ = shim.Wait(a.socket(c.ID), a.bundle(c.ID))
+	st, _ := shim.Wait(a.socket(c.ID), a.bundle(c.ID))
 	a.log.Debug("exited", "id", c.ID)
-	a.finish(c, gen)
+	a.finish(c, gen, st)
 }
 
-// finish records the exit of generation gen, unmounts the root file system
-// and removes the container when it was started with --rm.
-func (a *Agent) finish(c *Container, gen int) {
+// finish records the exit of generation gen (st is nil when the shim left
+// no status), unmounts the root file system and removes the container when
+// it was started with --rm.
+func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 	c.mu.Lock()
 	if c.State.Generation != gen || (c.State.Status != "running" && c.State.Status != "removing") {
 		c.mu.Unlock()
 		return
 	}
-	st, err := shim.ReadExit(a.bundle(c.ID))
-	if err != nil {
+	if st == nil {
 		c.State.ExitCode = 255
 		c.State.Error = "container supervisor ended without an exit status"
 		c.State.FinishedAt = time.Now().UTC()
