@@ -60,7 +60,8 @@ chmod 0666 /dev/net/tun
 # the hybrid cgroup layout here).
 for u in mosstest; do
 	home=$(getent passwd "$u" | cut -d: -f6)
-	install -d -o "$u" -g "$u" "$home/.config/containers"
+	# install -d makes missing parents owned by root: create each level.
+	install -d -o "$u" -g "$u" "$home/.config" "$home/.config/containers"
 	printf '[engine]\nruntime = "runc"\n' >"$home/.config/containers/containers.conf"
 	printf '[storage]\ndriver = "overlay"\n' >"$home/.config/containers/storage.conf"
 	chown "$u:$u" "$home/.config/containers/containers.conf" "$home/.config/containers/storage.conf"
