@@ -12,7 +12,6 @@ LDFLAGS  := -s -w \
 	-X github.com/moss-containers/moss/internal/version.Version=$(VERSION) \
 	-X github.com/moss-containers/moss/agent.Version=$(VERSION) \
 	-X github.com/moss-containers/moss/cli.Version=$(VERSION)
-STATIC   := -linkmode external -extldflags -static
 comma    := ,
 space    := $(eval) $(eval)
 export CGO_ENABLED=1
@@ -23,18 +22,9 @@ export GOFLAGS=-tags=$(subst $(space),$(comma),$(strip $(TAGS)))
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-# Static when the toolchain can link it so (glibc's static libc, libseccomp.a);
-# otherwise dynamic, with the reason of the static failure shown.
+# bin/moss is the front binary carrying the full one (hack/build.sh).
 build: ## Build bin/moss (static when it links, else dynamic)
-	@mkdir -p bin
-	@if $(GO) build -ldflags '$(LDFLAGS) $(STATIC)' -o bin/moss . 2>bin/static-link.log; then \
-		rm -f bin/static-link.log; \
-	else \
-		echo "static link failed (bin/static-link.log: $$(grep -m1 -E 'ld: |cannot find|error' bin/static-link.log || tail -1 bin/static-link.log)); building a dynamic binary"; \
-		$(GO) build -ldflags '$(LDFLAGS)' -o bin/moss .; \
-	fi
-	@if ldd bin/moss >/dev/null 2>&1; then echo "bin/moss: dynamic, needs:"; ldd bin/moss | awk '{print "  " $$1}'; \
-		else echo "bin/moss: static"; fi
+	@GO=$(GO) hack/build.sh '$(LDFLAGS)' '$(subst $(space),$(comma),$(strip $(TAGS)))'
 
 test: ## Run the unit tests as the current user
 	$(GO) test $$($(GO) list ./... | grep -v /integration)

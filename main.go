@@ -1,7 +1,13 @@
+//go:build !moss_front
+
 // Command moss is a rootless, single-binary container agent. One binary plays
 // several roles: hidden roles (libcontainer's init, the per-container shim,
 // the namespace holder, ID-mapping helpers, containers/storage re-exec
 // helpers) are dispatched first, then the CLI.
+//
+// This is the full binary. `make build` packs it into the light front
+// binary (main_front.go, build tag moss_front), which is bin/moss; built
+// alone (`go build .`) it runs every role itself.
 package main
 
 import (

@@ -29,6 +29,7 @@ import (
 	"github.com/moss-containers/moss/agent/rootless"
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/config"
+	"github.com/moss-containers/moss/internal/agentexe"
 	"github.com/moss-containers/moss/internal/nsjoin"
 	"github.com/moss-containers/moss/internal/paths"
 	"github.com/moss-containers/moss/storage"
@@ -218,17 +219,27 @@ func listen(path string) (net.Listener, error) {
 
 // sealExe makes one sealed memfd copy of the binary for the shims to run
 // from: libcontainer then skips its per-container copy (CVE-2019-5736
-// protection) because /proc/self/exe already is a sealed clone.
+// protection) because /proc/self/exe already is a sealed clone. That binary
+// is the front binary (bin/moss) when it started the agent, whose start-up
+// is cheaper than this one's (internal/agentexe); else this binary.
 func (a *Agent) sealExe() error {
-	if exeseal.IsSelfExeCloned() {
-		a.shimExe = "/proc/self/exe"
-		return nil
+	src := os.Getenv(agentexe.EnvShimBinary)
+	if src == "" {
+		if exeseal.IsSelfExeCloned() {
+			a.shimExe = "/proc/self/exe"
+			return nil
+		}
+		src = "/proc/self/exe"
 	}
 	// A sealed memfd, not CloneSelfExe's overlayfs variant: only a memfd
 	// is recognised as already cloned in the shims.
-	f, err := cloneExe(a.dirs.Runtime)
+	f, err := cloneExe(src, a.dirs.Runtime)
 	if err != nil {
-		a.log.Warn("cannot seal a copy of the binary; containers start slower", "error", err)
+		a.log.Warn("cannot seal a copy of the binary; containers start slower", "binary", src, "error", err)
+		if src != "/proc/self/exe" {
+			a.shimExe = src
+			return nil
+		}
 		a.shimExe, err = os.Executable()
 		return err
 	}
@@ -238,17 +249,17 @@ func (a *Agent) sealExe() error {
 	return nil
 }
 
-func cloneExe(tmpDir string) (*os.File, error) {
-	self, err := os.Open("/proc/self/exe")
+func cloneExe(src, tmpDir string) (*os.File, error) {
+	bin, err := os.Open(src)
 	if err != nil {
 		return nil, err
 	}
-	defer self.Close()
-	st, err := self.Stat()
+	defer bin.Close()
+	st, err := bin.Stat()
 	if err != nil {
 		return nil, err
 	}
-	return exeseal.CloneBinary(self, st.Size(), "/proc/self/exe", tmpDir)
+	return exeseal.CloneBinary(bin, st.Size(), src, tmpDir)
 }
 
 // loadContainers reads persisted containers and reconciles their state with
