@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +56,9 @@ type Agent struct {
 	sealed   *os.File
 	launcher *shim.Launcher
 	started  time.Time
+
+	// deleting counts layer deletions in flight (reap.go).
+	deleting sync.WaitGroup
 
 	mu         sync.Mutex
 	containers map[string]*Container
@@ -171,6 +175,8 @@ func run(log hclog.Logger, args []string) error {
 	if err := a.loadContainers(); err != nil {
 		return err
 	}
+	a.deleteOrphans()
+	defer a.waitLayersDeleted()
 	l, err := listen(d.Socket())
 	if err != nil {
 		return err
@@ -271,6 +277,9 @@ func (a *Agent) loadContainers() error {
 		return err
 	}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), trashPrefix) {
+			continue // deleteOrphans
+		}
 		data, err := os.ReadFile(filepath.Join(a.dirs.Containers(), e.Name(), "container.json"))
 		if err != nil {
 			a.log.Warn("skipping container without metadata", "id", e.Name(), "error", err)

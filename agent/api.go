@@ -396,7 +396,7 @@ func (a *Agent) deleteContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.remove(c, boolParam(r, "force")); err != nil {
+	if err := a.remove(c, boolParam(r, "force"), false); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -417,7 +417,7 @@ func (a *Agent) postPrune(w http.ResponseWriter, r *http.Request) error {
 		if !ok || !matchLabels(f["label"], labels) {
 			continue
 		}
-		if err := a.remove(c, false); err == nil {
+		if err := a.remove(c, false, false); err == nil {
 			deleted = append(deleted, c.ID)
 		}
 	}

@@ -267,6 +267,8 @@ func (a *Agent) postTag(w http.ResponseWriter, r *http.Request, name string) err
 
 func (a *Agent) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
+	// An image whose last container is gone must not be refused as in use.
+	a.waitLayersDeleted()
 	untagged, deleted, err := a.store.RemoveImage(name, boolParam(r, "force"))
 	if err != nil {
 		return imageErr(err, name)

@@ -278,6 +278,19 @@ func (s *Store) ContainerDir(id string) (string, error) {
 	return d, err
 }
 
+// ContainerIDs lists the IDs of all container layers.
+func (s *Store) ContainerIDs() ([]string, error) {
+	cs, err := s.s.Containers()
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
+}
+
 // ContainerExists reports whether a container layer exists.
 func (s *Store) ContainerExists(id string) bool { return s.s.Exists(id) }
 
