@@ -23,9 +23,9 @@ import (
 	"github.com/moss-containers/moss/internal/paths"
 )
 
-// full is the full binary, zstd-compressed (hack/build.sh puts it there).
+// full is the full binary, gzip-compressed (hack/build.sh puts it there).
 //
-//go:embed bin/moss-full.zst
+//go:embed bin/moss-full.gz
 var full []byte
 
 func main() {

@@ -24,7 +24,7 @@ link() { # out, tags, package
 }
 
 link bin/moss-full "$tags" .
-$go run ./hack/pack bin/moss-full bin/moss-full.zst
+$go run ./hack/pack bin/moss-full bin/moss-full.gz
 link bin/moss "$tags,moss_front" .
 for b in bin/moss bin/moss-full; do
 	if ldd "$b" >/dev/null 2>&1; then
@@ -34,4 +34,4 @@ for b in bin/moss bin/moss-full; do
 done
 printf 'bin/moss: %s MiB (carries bin/moss-full, %s MiB, as %s MiB)\n' \
 	"$(($(stat -c %s bin/moss) / 1048576))" "$(($(stat -c %s bin/moss-full) / 1048576))" \
-	"$(($(stat -c %s bin/moss-full.zst) / 1048576))"
+	"$(($(stat -c %s bin/moss-full.gz) / 1048576))"

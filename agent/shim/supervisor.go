@@ -229,11 +229,14 @@ static void sv_finish(void) {
 	sv_exit_json(json, sizeof(json));
 	snprintf(path, sizeof(path), "%s/exit.json", sv_bundle);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	// The file is in place (rename) before the waiters hear the status, so
+	// an agent that misses the reply finds it; it reaches the disk (fsync)
+	// after the reply, off the path of `run --rm`. A machine crash in
+	// between can lose the status: the container then shows exit code 255,
+	// as one whose supervisor died.
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd >= 0) {
 		sv_writeall(fd, json, strlen(json));
-		fsync(fd);
-		close(fd);
 		rename(tmp, path);
 	}
 	if (sv_logfd >= 0) close(sv_logfd);
@@ -242,6 +245,10 @@ static void sv_finish(void) {
 	for (int i = 0; i < sv_n; i++) {
 		if (sv_c[i].kind == C_WAIT) sv_reply(sv_c[i].fd, line);
 		close(sv_c[i].fd);
+	}
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
 	}
 	// libcontainer's Destroy, for a stopped container: its state and the
 	// cgroups it made (none when they were not delegated).

@@ -3,10 +3,11 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"os"
 
-	"github.com/klauspost/compress/zstd"
 )
 
 func main() {
@@ -16,9 +17,12 @@ func main() {
 	}
 	in, err := os.ReadFile(os.Args[1])
 	if err == nil {
-		var enc *zstd.Encoder
-		if enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression)); err == nil {
-			err = os.WriteFile(os.Args[2], enc.EncodeAll(in, nil), 0o644)
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if _, err = zw.Write(in); err == nil {
+			if err = zw.Close(); err == nil {
+				err = os.WriteFile(os.Args[2], buf.Bytes(), 0o644)
+			}
 		}
 	}
 	if err != nil {
