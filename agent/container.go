@@ -75,7 +75,12 @@ func (a *Agent) save(c *Container) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(a.bundle(c.ID), "container.json"), b)
+	path := filepath.Join(a.bundle(c.ID), "container.json")
+	if c.HostConfig != nil && c.HostConfig.AutoRemove {
+		// Removed when it exits: nothing to keep across a machine crash.
+		return atomicfile.WriteUnsynced(path, b)
+	}
+	return atomicfile.Write(path, b)
 }
 
 // notify wakes everybody waiting for a state change. Callers hold c.mu.

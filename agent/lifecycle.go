@@ -120,7 +120,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 		return fail(err)
 	}
 	t0 := time.Now()
-	if err := a.store.CreateContainer(id, img.ID); err != nil {
+	if err := a.store.CreateContainer(id, img.ID, host.AutoRemove); err != nil {
 		return fail(fmt.Errorf("create container layer: %w", err))
 	}
 	t1 := time.Now()

@@ -99,7 +99,7 @@ func TestRootlessChild(t *testing.T) {
 
 	s := openTest(t, Options{IgnoreChownErrors: true})
 	img := mustImport(t, s, gzipped(t, rootfs), "busybox", ImportConfig{Cmd: []string{"sh"}})
-	if err := s.CreateContainer("rootless", img.ID); err != nil {
+	if err := s.CreateContainer("rootless", img.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	root, err := s.Mount("rootless")

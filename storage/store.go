@@ -228,8 +228,11 @@ func (s *Store) Shutdown() error {
 }
 
 // CreateContainer creates a writable layer for container id on imageID.
-func (s *Store) CreateContainer(id, imageID string) error {
-	_, err := s.s.CreateContainer(id, nil, imageID, "", "", nil)
+// A volatile one (for a container removed when it exits, as Podman does for
+// --rm) has its metadata written without fsync: an unclean shutdown may
+// lose it, which a container that ends with its run does not miss.
+func (s *Store) CreateContainer(id, imageID string, volatile bool) error {
+	_, err := s.s.CreateContainer(id, nil, imageID, "", "", &cstorage.ContainerOptions{Volatile: volatile})
 	if errors.Is(err, cstorage.ErrDuplicateID) {
 		return errorf(ErrExists, "container layer %s already exists", id)
 	}

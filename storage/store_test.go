@@ -304,17 +304,27 @@ func TestContainerLifecycle(t *testing.T) {
 	s := openTest(t, Options{})
 	img := mustImport(t, s, busyboxRootfs(t), "busybox", ImportConfig{})
 	const id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	if err := s.CreateContainer(id, img.ID); err != nil {
+	if err := s.CreateContainer(id, img.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateContainer(id, img.ID); !errors.Is(err, ErrExists) {
+	if err := s.CreateContainer(id, img.ID, false); !errors.Is(err, ErrExists) {
 		t.Errorf("second create: %v, want ErrExists", err)
 	}
-	if err := s.CreateContainer("c2", "nosuchimage"); !errors.Is(err, ErrNotFound) {
+	if err := s.CreateContainer("c2", "nosuchimage", false); !errors.Is(err, ErrNotFound) {
 		t.Errorf("create on missing image: %v, want ErrNotFound", err)
 	}
 	if !s.ContainerExists(id) {
 		t.Fatal("container does not exist")
+	}
+	// A volatile one (--rm) is listed beside it.
+	if err := s.CreateContainer("rm1", img.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := s.ContainerIDs(); err != nil || !slices.Contains(ids, id) || !slices.Contains(ids, "rm1") || len(ids) != 2 {
+		t.Errorf("ContainerIDs = %v, %v", ids, err)
+	}
+	if err := s.DeleteContainer("rm1"); err != nil || s.ContainerExists("rm1") {
+		t.Errorf("delete volatile container: %v", err)
 	}
 	cdir, err := s.ContainerDir(id)
 	if err != nil || !strings.HasPrefix(cdir, s.GraphRoot()) {
@@ -436,7 +446,7 @@ func TestTagAndRemove(t *testing.T) {
 		t.Errorf("untagged name still found: %v", err)
 	}
 	// A container stands on the image: forced removal untags, keeps it.
-	if err := s.CreateContainer("ctr1", img.ID); err != nil {
+	if err := s.CreateContainer("ctr1", img.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.RemoveImage("localhost:5000/bb", false); err != nil {
@@ -540,7 +550,7 @@ func TestSaveLoadDockerArchive(t *testing.T) {
 		t.Errorf("sharing: %v, %v", got, err)
 	}
 	// The loaded image runs.
-	if err := s2.CreateContainer("c", base.ID); err != nil {
+	if err := s2.CreateContainer("c", base.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	rootfs, err := s2.Mount("c")
@@ -657,7 +667,7 @@ func BenchmarkContainerRootfs(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("%064x", i)
-		if err := s.CreateContainer(id, img.ID); err != nil {
+		if err := s.CreateContainer(id, img.ID, true); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := s.Mount(id); err != nil {

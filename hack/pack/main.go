@@ -7,7 +7,6 @@ import (
 	"compress/gzip"
 	"fmt"
 	"os"
-
 )
 
 func main() {

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
 )
 
 // EnvShimBinary names the front binary for the agent: shims run from a

@@ -8,8 +8,12 @@ import (
 
 func TestWrite(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "state.json")
-	for _, content := range []string{"one", "two"} {
-		if err := Write(p, []byte(content)); err != nil {
+	for i, content := range []string{"one", "two", "three"} {
+		write := Write
+		if i == 2 {
+			write = WriteUnsynced
+		}
+		if err := write(p, []byte(content)); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(p)
