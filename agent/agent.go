@@ -61,6 +61,7 @@ type Agent struct {
 	deleting sync.WaitGroup
 
 	mu         sync.Mutex
+	execs      map[string]*execInstance
 	containers map[string]*Container
 	names      map[string]string
 }

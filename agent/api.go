@@ -56,6 +56,10 @@ func (a *Agent) routes() http.Handler {
 	h("POST /containers/{id}/attach", a.postAttach)
 	h("GET /containers/{id}/logs", a.getLogs)
 	h("DELETE /containers/{id}", a.deleteContainer)
+	h("POST /containers/{id}/exec", a.postExecCreate)
+	h("POST /exec/{id}/start", a.postExecStart)
+	h("POST /exec/{id}/resize", a.postExecResize)
+	h("GET /exec/{id}/json", a.getExecJSON)
 	h("POST /containers/prune", a.postPrune)
 
 	h("GET /images/json", a.getImages)

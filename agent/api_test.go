@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/moss-containers/moss/agent/spec"
 )
 
 func TestParseFilters(t *testing.T) {
@@ -68,7 +70,7 @@ func TestParseChanges(t *testing.T) {
 }
 
 func TestMergeEnv(t *testing.T) {
-	got := mergeEnv([]string{"PATH=/bin", "A=1"}, []string{"A=2", "B=3"})
+	got := spec.MergeEnv([]string{"PATH=/bin", "A=1"}, []string{"A=2", "B=3"})
 	if !reflect.DeepEqual(got, []string{"PATH=/bin", "A=2", "B=3"}) {
 		t.Fatal(got)
 	}

@@ -63,7 +63,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	if len(merged.Entrypoint) == 0 && len(merged.Cmd) == 0 {
 		return nil, nil, kindErr(errInvalid, "no command specified")
 	}
-	merged.Env = mergeEnv(ic.Env, cfg.Env)
+	merged.Env = spec.MergeEnv(ic.Env, cfg.Env)
 	if merged.WorkingDir == "" {
 		merged.WorkingDir = ic.WorkingDir
 	}
@@ -178,24 +178,6 @@ func validateHost(h *container.HostConfig) error {
 		return kindErr(errInvalid, "restart policy %q is not supported yet", h.RestartPolicy.Name)
 	}
 	return nil
-}
-
-// mergeEnv overrides the image's variables with the container's.
-func mergeEnv(image, user []string) []string {
-	out := make([]string, 0, len(image)+len(user))
-	idx := map[string]int{}
-	for _, list := range [][]string{image, user} {
-		for _, e := range list {
-			k, _, _ := strings.Cut(e, "=")
-			if i, ok := idx[k]; ok {
-				out[i] = e
-				continue
-			}
-			idx[k] = len(out)
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 var adjectives = []string{"brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "proud", "quiet", "sharp", "tender", "vivid", "witty", "zen"}
@@ -537,6 +519,7 @@ func (a *Agent) remove(c *Container, force, later bool) error {
 			}
 		}
 	}
+	a.forgetExecs(c)
 	a.mu.Lock()
 	delete(a.containers, c.ID)
 	if a.names[c.Name] == c.ID {

@@ -41,13 +41,18 @@ func writeFrame(w io.Writer, e jsonlog.Entry, timestamps bool) error {
 	if timestamps {
 		msg = e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") + " " + msg
 	}
-	n := len(msg)
-	hdr := [8]byte{id, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	hdr := frameHeader(id, len(msg))
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, msg)
 	return err
+}
+
+// frameHeader is the 8-byte header of a multiplexed frame: the stream
+// (1 stdout, 2 stderr), then the big-endian payload length.
+func frameHeader(stream byte, n int) [8]byte {
+	return [8]byte{stream, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
 }
 
 // streamLogs writes c's log as multiplexed frames. With follow it keeps

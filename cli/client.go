@@ -325,18 +325,29 @@ func (c *client) call(method, path string, q url.Values, in, out interface{}) er
 // hijack opens an upgraded connection (attach): it sends Connection: Upgrade
 // and Upgrade: tcp and expects 101 (or 200 from older servers). The reader
 // returned holds bytes the server sent after its headers.
-func (c *client) hijack(path string, q url.Values) (net.Conn, *bufio.Reader, error) {
+func (c *client) hijack(path string, q url.Values, in interface{}) (net.Conn, *bufio.Reader, error) {
 	if err := c.ensure(); err != nil {
 		return nil, nil, err
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, nil, err
+		}
+		body = bytes.NewReader(b)
 	}
 	conn, err := c.dial(context.Background())
 	if err != nil {
 		return nil, nil, c.unreachable(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, apiURL(path, q), nil)
+	req, err := http.NewRequest(http.MethodPost, apiURL(path, q), body)
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "tcp")

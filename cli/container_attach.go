@@ -36,7 +36,7 @@ func (a *app) attachStartWait(id string, o attachOptions) (int, error) {
 		return 0, err
 	}
 	q := url.Values{"stream": {"1"}, "stdin": {b(o.stdin)}, "stdout": {b(o.stdout)}, "stderr": {b(o.stderr)}}
-	conn, br, err := cl.hijack("/containers/"+id+"/attach", q)
+	conn, br, err := cl.hijack("/containers/"+id+"/attach", q, nil)
 	if err != nil {
 		return 0, runFailure(err)
 	}
@@ -66,12 +66,7 @@ func (a *app) attachStartWait(id string, o attachOptions) (int, error) {
 		return 0, runFailure(err)
 	}
 	if o.stdin {
-		go func() {
-			_, _ = io.Copy(conn, a.in)
-			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-				_ = cw.CloseWrite()
-			}
-		}()
+		go a.copyStdin(conn)
 	}
 	if o.sigProxy {
 		stop := a.proxySignals(cl, id)
@@ -88,6 +83,15 @@ func (a *app) attachStartWait(id string, o attachOptions) (int, error) {
 		return exitDaemon, &statusError{code: exitDaemon, msg: "moss: error waiting for container: " + w.Error.Message}
 	}
 	return int(w.StatusCode), nil
+}
+
+// copyStdin sends this process's stdin to conn and half-closes it at the
+// end, which the other side reads as the end of the input.
+func (a *app) copyStdin(conn net.Conn) {
+	_, _ = io.Copy(conn, a.in)
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
 }
 
 // proxiedSignals are forwarded to an attached container (docker's

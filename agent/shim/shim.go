@@ -104,6 +104,9 @@ type handedConn struct {
 // (the init's PID, or the error) and closes it. Once the container is
 // started, the shim re-executes itself as the C supervisor (supervisor.go).
 func Main(args []string) int {
+	if len(args) > 0 && args[0] == execArg {
+		return execMain(args[1:])
+	}
 	ready := os.NewFile(3, "ready")
 	var o Options
 	switch {

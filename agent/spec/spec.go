@@ -138,6 +138,79 @@ func Build(in Input) (*specs.Spec, error) {
 	return s, nil
 }
 
+// ExecRequest is what an exec asks for beyond the container's own process.
+type ExecRequest struct {
+	Args       []string
+	Env        []string // added to (and overriding) the container's
+	User       string   // USER[:GROUP]; empty: the container's
+	WorkingDir string   // empty: the container's
+	Privileged bool
+}
+
+// Exec returns the process of an exec in the container made from cfg and
+// host, whose root file system is mounted at rootfs: the container's user,
+// working directory, environment, capabilities and no-new-privileges,
+// unless the request says otherwise, as docker exec does.
+func Exec(rootfs string, cfg *container.Config, host *container.HostConfig, req ExecRequest) (*specs.Process, error) {
+	if len(req.Args) == 0 {
+		return nil, fmt.Errorf("%w: no exec command specified", ErrInvalid)
+	}
+	who := req.User
+	if who == "" {
+		who = cfg.User
+	}
+	u, err := resolveUser(rootfs, who)
+	if err != nil {
+		return nil, err
+	}
+	cwd := req.WorkingDir
+	if cwd == "" {
+		cwd = cfg.WorkingDir
+	}
+	if cwd == "" {
+		cwd = "/"
+	}
+	caps := allCaps()
+	if !req.Privileged {
+		if caps, err = capabilities(host); err != nil {
+			return nil, err
+		}
+	}
+	env := withDefaults(MergeEnv(cfg.Env, req.Env), cfg.Hostname, u.Home)
+	nnp := false
+	for _, opt := range host.SecurityOpt {
+		k, v, _ := strings.Cut(strings.ReplaceAll(opt, ":", "="), "=")
+		if k == "no-new-privileges" {
+			nnp = v == "" || v == "true"
+		}
+	}
+	return &specs.Process{
+		Args: req.Args, Env: env, Cwd: cwd,
+		User:            specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: additionalGids(u.Sgids)},
+		Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		NoNewPrivileges: nnp,
+	}, nil
+}
+
+// MergeEnv returns the KEY=VALUE entries of base and then over, a later
+// entry replacing an earlier one of the same key in its place.
+func MergeEnv(base, over []string) []string {
+	out := make([]string, 0, len(base)+len(over))
+	idx := map[string]int{}
+	for _, list := range [][]string{base, over} {
+		for _, e := range list {
+			k, _, _ := strings.Cut(e, "=")
+			if i, ok := idx[k]; ok {
+				out[i] = e
+				continue
+			}
+			idx[k] = len(out)
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // nativeArches keeps only the native architecture in the profile (and the
 // 32-bit x86 ABI when compat is set). libseccomp compiles every architecture
 // of the profile at each container start, in the container's init: with

@@ -1,0 +1,99 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// exec into a running container: its namespaces, the exit code, stdout and
+// stderr apart, stdin with -i, -u/-w/-e, -d in the background, and a
+// missing command; the same through the docker CLI.
+func TestExec(t *testing.T) {
+	mustMoss(t, "run", "-d", "--name", "exc", "-w", "/etc", "-e", "FROM_RUN=1", image, "sleep", "1000")
+	rmf(t, "exc")
+	r := moss(t, "exec", "exc", "sh", "-c", "echo out; echo err >&2; exit 7")
+	if r.code != 7 || r.stdout != "out\n" || r.stderr != "err\n" {
+		t.Fatalf("exec exit 7: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// The exec joins the container's namespaces, those of its PID 1.
+	kinds := []string{"pid", "ipc", "uts", "mnt", "net", "cgroup"}
+	inExec := parseNS(t, kinds, mustMoss(t, "exec", "exc", "sh", "-c", nsScript(kinds)))
+	script := ""
+	for _, k := range kinds {
+		script += fmt.Sprintf("readlink /proc/1/ns/%s; ", k)
+	}
+	ofInit := parseNS(t, kinds, mustMoss(t, "exec", "exc", "sh", "-c", script))
+	for _, k := range kinds {
+		if inExec[k] != ofInit[k] {
+			t.Errorf("exec's %s namespace %s is not the container's %s", k, inExec[k], ofInit[k])
+		}
+	}
+	// The container's working directory and environment, unless -w/-e/-u.
+	if out := mustMoss(t, "exec", "exc", "sh", "-c", "pwd; echo $FROM_RUN"); out != "/etc\n1\n" {
+		t.Errorf("exec inherits %q, want the container's /etc and FROM_RUN=1", out)
+	}
+	if out := mustMoss(t, "exec", "-u", "nobody", "-w", "/tmp", "-e", "FROM_RUN=2", "exc", "sh", "-c", "id -u; pwd; echo $FROM_RUN"); out != "65534\n/tmp\n2\n" {
+		t.Errorf("exec -u nobody -w /tmp -e: %q", out)
+	}
+	// -i: stdin reaches the process; 2 MB arrive intact.
+	data := strings.Repeat("0123456789abcdef", 128<<10)
+	r = runCmd(t, data, mossBin, "exec", "-i", "exc", "sh", "-c", "cat | sha256sum")
+	if want := fmt.Sprintf("%x", sha256.Sum256([]byte(data))); r.code != 0 || !strings.HasPrefix(r.stdout, want) {
+		t.Fatalf("exec -i: code %d, %q, want %s", r.code, r.stdout, want)
+	}
+	// -d: started in the background, seen by ps in the container.
+	if out := mustMoss(t, "exec", "-d", "exc", "sleep", "4242"); out != "" {
+		t.Errorf("exec -d printed %q", out)
+	}
+	waitFor(t, "the detached exec's process", 5*time.Second, func() bool {
+		return strings.Contains(mustMoss(t, "exec", "exc", "ps"), "sleep 4242")
+	})
+	// A command that does not exist: docker's 127 and message.
+	r = moss(t, "exec", "exc", "no-such-command")
+	if r.code != 127 || !strings.Contains(r.stdout+r.stderr, "executable file not found") {
+		t.Errorf("exec of a missing command: code %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if _, err := exec.LookPath("docker"); err == nil {
+		if d := docker(t, "exec", "exc", "sh", "-c", "exit 7"); d.code != 7 {
+			t.Errorf("docker exec exit 7: %d %q", d.code, d.stderr)
+		}
+		d := runEnv(t, []string{"DOCKER_HOST=unix://" + socketPath()}, "piped\n", "docker", "exec", "-i", "exc", "cat")
+		if d.code != 0 || d.stdout != "piped\n" {
+			t.Errorf("docker exec -i: %d %q %q", d.code, d.stdout, d.stderr)
+		}
+		if d := docker(t, "exec", "-d", "exc", "sleep", "4343"); d.code != 0 {
+			t.Errorf("docker exec -d: %d %q", d.code, d.stderr)
+		}
+	}
+}
+
+// Acceptance 8 (exec): a missing or stopped container, a TTY that is not
+// there yet: clear errors, and the container is untouched.
+func TestExecBadInput(t *testing.T) {
+	r := moss(t, "exec", "no-such-ctr", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "No such container") {
+		t.Errorf("exec into a missing container: %d %q", r.code, r.stderr)
+	}
+	id := strings.TrimSpace(mustMoss(t, "create", "--name", "exstopped", image, "true"))
+	rmf(t, "exstopped")
+	r = moss(t, "exec", "exstopped", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "is not running") {
+		t.Errorf("exec into a created container: %d %q", r.code, r.stderr)
+	}
+	if st := strings.TrimSpace(mustMoss(t, "inspect", "--format", "{{.State.Status}}", id)); st != "created" {
+		t.Errorf("the container changed: %s", st)
+	}
+	mustMoss(t, "run", "-d", "--name", "extty", image, "sleep", "1000")
+	rmf(t, "extty")
+	r = moss(t, "exec", "-t", "extty", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "TTY") {
+		t.Errorf("exec -t: %d %q", r.code, r.stderr)
+	}
+	if r := moss(t, "exec", "extty"); r.code == 0 {
+		t.Error("exec without a command succeeded")
+	}
+}
