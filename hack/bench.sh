@@ -144,6 +144,25 @@ if [ -n "$holder" ]; then
 	done
 	row "namespace holder (its processes, not the agent)" "$(awk -v k=$total 'BEGIN {printf "%.1f MiB PSS", k/1024}')"
 fi
+# exec into a running container, Moss and Podman alternating as above.
+ecmds=("$moss exec $id true")
+if [ $have_podman = 1 ]; then
+	pid_=$(podman run -d --network none "$pimg" sleep 600)
+	ecmds+=("podman exec $pid_ true")
+fi
+for r in $(seq "$rounds"); do
+	warm=0
+	[ "$r" = 1 ] && warm=3
+	hyperfine -N -i --style none --warmup $warm --runs "$per" --export-json "$tmp/exec-$r.json" "${ecmds[@]}" >/dev/null
+done
+exec_ms=$(median '.results[0].times' "$tmp"/exec-*.json)
+row "exec CTR true (median of $((rounds * per)))" "moss $exec_ms ms"
+if [ $have_podman = 1 ]; then
+	pexec_ms=$(median '.results[1].times' "$tmp"/exec-*.json)
+	row "" "podman $pexec_ms ms (same runs, alternating)"
+	row "" "$(awk -v m="$exec_ms" -v p="$pexec_ms" 'BEGIN {printf "moss %.1fx faster (target: >= 5x, <= 15 ms)", p/m}')"
+	podman rm -f -t 0 "$pid_" >/dev/null 2>&1 || true
+fi
 "$moss" rm -f "$id" >/dev/null
 
 start=$(date +%s%N)
