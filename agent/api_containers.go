@@ -162,8 +162,8 @@ func (a *Agent) inspect(c *Container) container.InspectResponse {
 }
 
 // postAttach hijacks the connection and streams the container's output with
-// Docker's multiplexed framing (TTY and stdin arrive with the interactive
-// containers issue).
+// Docker's multiplexed framing, and the client's input to the container's
+// stdin when it asks for it and the container keeps stdin open (-i).
 func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.lookup(r.PathValue("id"))
 	if err != nil {
@@ -172,8 +172,8 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 	if !boolParam(r, "stream") && !boolParam(r, "logs") {
 		return kindErr(errInvalid, "attach: set stream=1 or logs=1")
 	}
-	stdout, stderr := boolParam(r, "stdout"), boolParam(r, "stderr")
-	get, err := a.attach(c, stdout, stderr)
+	stdin, stdout, stderr := boolParam(r, "stdin"), boolParam(r, "stdout"), boolParam(r, "stderr")
+	get, err := a.attach(c, stdin, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -202,6 +202,13 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	defer stream.Close()
+	if stdin && c.Config.OpenStdin {
+		// The client's input, until it half-closes; buffered bytes first.
+		go func() {
+			_, _ = io.Copy(stream, buf.Reader)
+			_ = stream.CloseWrite()
+		}()
+	}
 	_, _ = io.Copy(conn, stream)
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()

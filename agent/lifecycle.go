@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,8 +31,8 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	if err := validateHost(host); err != nil {
 		return nil, nil, err
 	}
-	if cfg.OpenStdin || cfg.Tty {
-		return nil, nil, kindErr(errInvalid, "interactive containers (-i, -t) are not supported yet")
+	if cfg.Tty {
+		return nil, nil, kindErr(errInvalid, "containers with a TTY (-t) are not supported yet")
 	}
 	if err := validateEnv(cfg.Env); err != nil {
 		return nil, nil, err
@@ -304,6 +302,7 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 	pid, err := a.launcher.Spawn(shim.Options{
 		ID: c.ID, Bundle: b, RuncRoot: a.dirs.RuncRoot(), Socket: sock,
 		LogMaxSize: maxSize, LogMaxFiles: maxFiles,
+		Stdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 	})
 	if err != nil {
 		a.launcher.Refill()
@@ -311,7 +310,7 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 	}
 	a.log.Debug("shim ready", "id", c.ID)
 	for _, p := range c.attachers {
-		conn, err := shim.Attach(sock, p.stdout, p.stderr)
+		conn, err := shim.Attach(sock, p.stdin, p.stdout, p.stderr)
 		p.ready <- attachResult{conn: conn, err: err}
 	}
 	c.attachers = nil
@@ -536,33 +535,34 @@ func (a *Agent) remove(c *Container, force, later bool) error {
 
 // pendingAttach is an attach request that arrived before the start.
 type pendingAttach struct {
-	stdout, stderr bool
-	ready          chan attachResult
+	stdin, stdout, stderr bool
+	ready                 chan attachResult
 }
 
 type attachResult struct {
-	conn net.Conn
+	conn *shim.AttachConn
 	err  error
 }
 
-// attach returns a stream of the container's output: at once for a running
-// container, at the next start for a created or exited one.
-func (a *Agent) attach(c *Container, stdout, stderr bool) (func() (io.ReadCloser, error), error) {
+// attach returns a stream of the container's output (and, with stdin, the
+// way to its input): at once for a running container, at the next start for
+// a created or exited one.
+func (a *Agent) attach(c *Container, stdin, stdout, stderr bool) (func() (*shim.AttachConn, error), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.State.Status == "running" {
-		conn, err := shim.Attach(a.socket(c.ID), stdout, stderr)
-		return func() (io.ReadCloser, error) { return conn, err }, nil
+	if stdin && !c.Config.OpenStdin {
+		stdin = false // as docker: no input for a container without -i
 	}
-	p := &pendingAttach{stdout: stdout, stderr: stderr, ready: make(chan attachResult, 1)}
+	if c.State.Status == "running" {
+		conn, err := shim.Attach(a.socket(c.ID), stdin, stdout, stderr)
+		return func() (*shim.AttachConn, error) { return conn, err }, nil
+	}
+	p := &pendingAttach{stdin: stdin, stdout: stdout, stderr: stderr, ready: make(chan attachResult, 1)}
 	c.attachers = append(c.attachers, p)
 	removed := c.removed
-	return func() (io.ReadCloser, error) {
+	return func() (*shim.AttachConn, error) {
 		select {
 		case r := <-p.ready:
-			if r.conn == nil {
-				return nil, r.err
-			}
 			return r.conn, r.err
 		case <-removed:
 			return nil, errors.New("container removed")

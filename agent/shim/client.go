@@ -217,9 +217,25 @@ func Kill(socket string, sig syscall.Signal) error {
 
 // Attach returns a connection carrying the container's output from now on,
 // multiplexed with Docker's 8-byte frame headers, until the container exits.
-func Attach(socket string, stdout, stderr bool) (net.Conn, error) {
-	c, _, err := call(socket, request{Op: "attach", Stdout: stdout, Stderr: stderr}, 10*time.Second)
-	return c, err
+// With stdin, what is written to it goes to the container's stdin (of a
+// container created with Options.Stdin); CloseWrite ends that input.
+func Attach(socket string, stdin, stdout, stderr bool) (*AttachConn, error) {
+	c, _, err := call(socket, request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr}, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &AttachConn{bufferedConn: c.(*bufferedConn)}, nil
+}
+
+// AttachConn is an attached client's connection to a supervisor.
+type AttachConn struct{ *bufferedConn }
+
+// CloseWrite ends the input sent to the container's stdin.
+func (a *AttachConn) CloseWrite() error {
+	if cw, ok := a.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // Wait blocks until the container exits and returns its status. When the

@@ -58,6 +58,7 @@ type ExitStatus struct {
 type request struct {
 	Op     string `json:"op"`
 	Signal int    `json:"signal,omitempty"`
+	Stdin  bool   `json:"stdin,omitempty"`
 	Stdout bool   `json:"stdout,omitempty"`
 	Stderr bool   `json:"stderr,omitempty"`
 }
@@ -79,12 +80,16 @@ type Options struct {
 	// LogMaxSize and LogMaxFiles configure json-file rotation.
 	LogMaxSize  int64
 	LogMaxFiles int
+	// Stdin keeps the container's stdin open for attached clients (-i);
+	// with StdinOnce it closes when the first of them ends its input.
+	Stdin, StdinOnce bool
 }
 
 type shim struct {
 	opts      Options
 	container *libcontainer.Container
 	process   *libcontainer.Process
+	stdin     *os.File // the write end of the container's stdin, with Options.Stdin
 	stdout    *os.File
 	stderr    *os.File
 	listener  *net.UnixListener
@@ -95,8 +100,8 @@ type shim struct {
 }
 
 type handedConn struct {
-	c              *net.UnixConn
-	stdout, stderr bool
+	c                     *net.UnixConn
+	stdin, stdout, stderr bool
 }
 
 // Main runs the shim role. args are: ID BUNDLE RUNCROOT SOCKET MAXSIZE MAXFILES.
@@ -215,11 +220,20 @@ func (s *shim) create() error {
 	if err != nil {
 		return err
 	}
+	var stdin io.Reader = devnull
+	if s.opts.Stdin {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer r.Close() // the container's now
+		stdin, s.stdin = r, w
+	}
 	p := spec.Process
 	nnp := p.NoNewPrivileges
 	proc := &libcontainer.Process{
 		Args: p.Args, Env: p.Env, UID: int(p.User.UID), GID: int(p.User.GID), Cwd: p.Cwd,
-		NoNewPrivileges: &nnp, Init: true, Stdin: devnull, Stdout: outW, Stderr: errW,
+		NoNewPrivileges: &nnp, Init: true, Stdin: stdin, Stdout: outW, Stderr: errW,
 	}
 	for _, g := range p.User.AdditionalGids {
 		proc.AdditionalGroups = append(proc.AdditionalGroups, int(g))
@@ -275,7 +289,7 @@ func (s *shim) serveUntilStart() error {
 			return nil
 		case "attach":
 			writeResponse(c, response{})
-			s.attached = append(s.attached, handedConn{c: c, stdout: req.Stdout, stderr: req.Stderr})
+			s.attached = append(s.attached, handedConn{c: c, stdin: req.Stdin, stdout: req.Stdout, stderr: req.Stderr})
 		case "wait":
 			s.waiting = append(s.waiting, c)
 		case "kill":
@@ -309,7 +323,11 @@ func (s *shim) handOff() error {
 	// own descriptors, such as its epoll instance, before the exec.)
 	keep := func(fd uintptr) (int, error) { return unix.FcntlInt(fd, unix.F_DUPFD, 100) }
 	var fixed []string
-	for _, f := range []*os.File{s.stdout, s.stderr, lf, logf} {
+	for _, f := range []*os.File{s.stdout, s.stderr, lf, logf, s.stdin} {
+		if f == nil {
+			fixed = append(fixed, "-1")
+			continue
+		}
 		fd, err := keep(f.Fd())
 		if err != nil {
 			return err
@@ -330,7 +348,7 @@ func (s *shim) handOff() error {
 		if err != nil {
 			return err
 		}
-		attach = append(attach, fmt.Sprintf("%d:%d:%d", fd, b2i[a.stdout], b2i[a.stderr]))
+		attach = append(attach, fmt.Sprintf("%d:%d:%d:%d", fd, b2i[a.stdout], b2i[a.stderr], b2i[a.stdin]))
 	}
 	for _, w := range s.waiting {
 		fd, err := pass(w)
@@ -359,6 +377,7 @@ func (s *shim) handOff() error {
 		"MOSS_SV_MAXFILES=" + strconv.Itoa(max(s.opts.LogMaxFiles, 1)),
 		"MOSS_SV_ATTACH=" + strings.Join(attach, ","),
 		"MOSS_SV_WAIT=" + strings.Join(wait, ","),
+		"MOSS_SV_STDINONCE=" + strconv.Itoa(b2i[s.opts.StdinOnce]),
 	}
 	argv := []string{"moss", Role, s.opts.ID, s.opts.Bundle, s.opts.RuncRoot, s.opts.Socket,
 		strconv.FormatInt(s.opts.LogMaxSize, 10), strconv.Itoa(s.opts.LogMaxFiles)}

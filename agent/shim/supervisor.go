@@ -10,8 +10,11 @@ the supervisor does not pay for the Go runtime and the package initialisers
 of the whole binary (measured: 22 MiB RSS and 3.6 MiB private for a Go shim).
 
 Descriptors (their numbers in MOSS_SV_FDS): stdout pipe, stderr pipe,
-listening socket, log file; attached clients and waiters handed over are
-listed in the environment too.
+listening socket, log file, the write end of the container's stdin (-1
+without -i); attached clients and waiters handed over are listed in the
+environment too. An attached client that asked for stdin sends the
+container's input on its connection after the request; with
+MOSS_SV_STDINONCE=1 the container's stdin closes when that input ends.
 The request protocol is the Go client's (client.go): one JSON object per
 connection, answered with one JSON line.
 */
@@ -37,7 +40,7 @@ connection, answered with one JSON line.
 #define SV_MAXC 256
 #define SV_LINEMAX 16384
 enum { C_REQ, C_ATTACH, C_WAIT };
-struct sv_client { int fd, kind, out, err, len; char buf[1024]; };
+struct sv_client { int fd, kind, out, err, in, ineof, len; char buf[1024]; };
 
 static struct sv_client sv_c[SV_MAXC];
 static int sv_n, sv_pid, sv_exited, sv_code, sv_sig, sv_pipe_open[2] = {1, 1};
@@ -45,6 +48,12 @@ static int sv_fd[2] = {-1, -1}, sv_listen = -1, sv_logfd = -1, sv_maxfiles = 1;
 static long long sv_logsize, sv_maxsize;
 static const char *sv_logpath, *sv_bundle, *sv_socket, *sv_statedir, *sv_cgroups;
 static char sv_finished[64];
+// The container's stdin: input read from one client at a time, written as
+// the pipe takes it (non-blocking, so that a container that does not read
+// its input cannot stall its output).
+static int sv_stdin = -1, sv_stdin_once, sv_stdin_closing;
+static char sv_inbuf[65536];
+static size_t sv_inlen, sv_inoff;
 
 // sv_timeout bounds writes to an attached client, so a stalled client
 // cannot stall the log.
@@ -53,12 +62,34 @@ static void sv_timeout(int fd) {
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static void sv_add(int fd, int kind, int out, int err) {
+static void sv_add(int fd, int kind, int out, int err, int in) {
 	if (sv_n >= SV_MAXC) { close(fd); return; }
 	struct sv_client *c = &sv_c[sv_n++];
 	memset(c, 0, sizeof(*c));
-	c->fd = fd; c->kind = kind; c->out = out; c->err = err;
+	c->fd = fd; c->kind = kind; c->out = out; c->err = err; c->in = in;
 	if (kind == C_ATTACH) sv_timeout(fd);
+}
+
+static void sv_stdin_close(void) {
+	if (sv_stdin >= 0) close(sv_stdin);
+	sv_stdin = -1;
+	sv_inlen = sv_inoff = 0;
+}
+
+// sv_stdin_flush writes what the pipe takes of the pending input.
+static void sv_stdin_flush(void) {
+	while (sv_stdin >= 0 && sv_inlen > 0) {
+		ssize_t w = write(sv_stdin, sv_inbuf + sv_inoff, sv_inlen);
+		if (w < 0) {
+			if (errno == EINTR) continue;
+			if (errno == EAGAIN) return;
+			sv_stdin_close(); // the container closed its stdin or ended
+			return;
+		}
+		sv_inoff += w; sv_inlen -= w;
+	}
+	sv_inoff = 0;
+	if (sv_stdin_closing) sv_stdin_close();
 }
 
 static void sv_drop(int i) {
@@ -191,6 +222,7 @@ static int sv_request(struct sv_client *c) {
 		sv_timeout(c->fd);
 		c->out = sv_field_bool(req, "\"stdout\":");
 		c->err = sv_field_bool(req, "\"stderr\":");
+		c->in = sv_field_bool(req, "\"stdin\":");
 		return 1;
 	}
 	if (strstr(req, "\"op\":\"wait\"")) {
@@ -270,10 +302,10 @@ static void sv_handoff(const char *list, int kind) {
 	if (!list) return;
 	char *copy = strdup(list), *save = NULL;
 	for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-		int fd = -1, out = 0, err = 0;
-		if (sscanf(p, "%d:%d:%d", &fd, &out, &err) >= 1 && fd >= 0) {
+		int fd = -1, out = 0, err = 0, in = 0;
+		if (sscanf(p, "%d:%d:%d:%d", &fd, &out, &err, &in) >= 1 && fd >= 0) {
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
-			sv_add(fd, kind, out, err);
+			sv_add(fd, kind, out, err, in);
 		}
 	}
 	free(copy);
@@ -294,12 +326,17 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 		fprintf(stderr, "supervisor: incomplete environment\n");
 		_exit(2);
 	}
-	if (sscanf(getenv("MOSS_SV_FDS") ?: "", "%d,%d,%d,%d", &sv_fd[0], &sv_fd[1], &sv_listen, &sv_logfd) != 4) {
+	if (sscanf(getenv("MOSS_SV_FDS") ?: "", "%d,%d,%d,%d,%d", &sv_fd[0], &sv_fd[1], &sv_listen, &sv_logfd, &sv_stdin) != 5) {
 		fprintf(stderr, "supervisor: bad MOSS_SV_FDS\n");
 		_exit(2);
 	}
 	int fds[4] = {sv_fd[0], sv_fd[1], sv_listen, sv_logfd};
 	for (int i = 0; i < 4; i++) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	if (sv_stdin >= 0) {
+		fcntl(sv_stdin, F_SETFD, FD_CLOEXEC);
+		fcntl(sv_stdin, F_SETFL, fcntl(sv_stdin, F_GETFL) | O_NONBLOCK);
+	}
+	sv_stdin_once = atoi(getenv("MOSS_SV_STDINONCE") ?: "0");
 	struct stat st;
 	if (fstat(sv_logfd, &st) == 0) sv_logsize = st.st_size;
 	sv_handoff(getenv("MOSS_SV_ATTACH"), C_ATTACH);
@@ -320,8 +357,16 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 		pfd[n++] = (struct pollfd){.fd = sv_pipe_open[1] ? sv_fd[1] : -1, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = sv_listen, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = sv_inlen > 0 ? sv_stdin : -1, .events = POLLOUT};
 		base = n;
-		for (int i = 0; i < sv_n; i++) pfd[n++] = (struct pollfd){.fd = sv_c[i].fd, .events = sv_c[i].kind == C_REQ ? POLLIN : 0};
+		for (int i = 0; i < sv_n; i++) {
+			struct sv_client *c = &sv_c[i];
+			short ev = 0;
+			if (c->kind == C_REQ) ev = POLLIN;
+			// Input is read while the pipe has taken all of the last.
+			else if (c->kind == C_ATTACH && c->in && !c->ineof && sv_stdin >= 0 && sv_inlen == 0) ev = POLLIN;
+			pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+		}
 		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR) continue;
 			perror("poll");
@@ -332,6 +377,7 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) break;
 			sv_reap();
 		}
+		if (pfd[4].revents) sv_stdin_flush();
 		for (int w = 0; w < 2; w++) {
 			if (!pfd[w].revents) continue;
 			ssize_t r = read(sv_fd[w], buf, sizeof(buf));
@@ -344,7 +390,7 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 		}
 		if (pfd[2].revents & POLLIN) {
 			int fd = accept4(sv_listen, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0) sv_add(fd, C_REQ, 0, 0);
+			if (fd >= 0) sv_add(fd, C_REQ, 0, 0, 0);
 		}
 		// Clients: requests to read, hang-ups of attached ones. Walk a
 		// snapshot backwards since sv_drop moves the last entry.
@@ -354,6 +400,21 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 			struct sv_client *c = &sv_c[k];
 			short re = pfd[base + k].revents;
 			if (!re) continue;
+			if (c->kind == C_ATTACH && (re & POLLIN) && sv_stdin >= 0 && sv_inlen == 0) {
+				ssize_t r = read(c->fd, sv_inbuf, sizeof(sv_inbuf));
+				if (r > 0) {
+					sv_inlen = r;
+					sv_inoff = 0;
+					sv_stdin_flush();
+				} else if (r == 0) {
+					// The client's input ended (it half-closed).
+					c->ineof = 1;
+					if (sv_stdin_once) { sv_stdin_closing = 1; sv_stdin_flush(); }
+				} else if (errno != EINTR && errno != EAGAIN) {
+					sv_drop(k);
+				}
+				continue;
+			}
 			if (c->kind != C_REQ) {
 				if (re & (POLLHUP | POLLERR)) sv_drop(k);
 				continue;
