@@ -54,6 +54,7 @@ func (a *Agent) routes() http.Handler {
 	h("POST /containers/{id}/wait", a.postWait)
 	h("POST /containers/{id}/rename", a.postRename)
 	h("POST /containers/{id}/attach", a.postAttach)
+	h("POST /containers/{id}/resize", a.postResize)
 	h("GET /containers/{id}/logs", a.getLogs)
 	h("DELETE /containers/{id}", a.deleteContainer)
 	h("POST /containers/{id}/exec", a.postExecCreate)

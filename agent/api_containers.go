@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/storage"
 
 	"github.com/moss-containers/moss/agent/shim"
+	"github.com/moss-containers/moss/internal/escape"
 )
 
 func (a *Agent) getContainers(w http.ResponseWriter, r *http.Request) error {
@@ -161,6 +163,39 @@ func (a *Agent) inspect(c *Container) container.InspectResponse {
 	return resp
 }
 
+// writeUpgrade answers a hijacked attach or exec start: 101 UPGRADED when
+// the client asked to upgrade to tcp (docker's CLI does), else 200.
+func writeUpgrade(w io.Writer, r *http.Request, contentType string) {
+	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
+		fmt.Fprintf(w, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", contentType)
+		return
+	}
+	fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", contentType)
+}
+
+// postResize sets the size of a running container's TTY.
+func (a *Agent) postResize(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.lookup(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	h, wd, err := sizeParams(r)
+	if err != nil {
+		return err
+	}
+	if err := checkRunning(c); err != nil {
+		return err
+	}
+	if !c.Config.Tty {
+		return kindErr(errConflict, "container %s has no TTY to resize", c.ID)
+	}
+	if err := shim.Resize(a.socket(c.ID), h, wd); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
 // postAttach hijacks the connection and streams the container's output with
 // Docker's multiplexed framing, and the client's input to the container's
 // stdin when it asks for it and the container keeps stdin open (-i).
@@ -173,6 +208,10 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 		return kindErr(errInvalid, "attach: set stream=1 or logs=1")
 	}
 	stdin, stdout, stderr := boolParam(r, "stdin"), boolParam(r, "stdout"), boolParam(r, "stderr")
+	keys, err := escape.Parse(r.URL.Query().Get("detachKeys"))
+	if err != nil {
+		return kindErr(errInvalid, "%s", err.Error())
+	}
 	get, err := a.attach(c, stdin, stdout, stderr)
 	if err != nil {
 		return err
@@ -186,12 +225,11 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer conn.Close()
-	upgrade := strings.EqualFold(r.Header.Get("Upgrade"), "tcp")
-	if upgrade {
-		fmt.Fprint(buf, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-	} else {
-		fmt.Fprint(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n\r\n")
+	ct := "application/vnd.docker.multiplexed-stream"
+	if c.Config.Tty {
+		ct = "application/vnd.docker.raw-stream"
 	}
+	writeUpgrade(buf.Writer, r, ct)
 	if err := buf.Flush(); err != nil {
 		return nil
 	}
@@ -204,8 +242,17 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 	defer stream.Close()
 	if stdin && c.Config.OpenStdin {
 		// The client's input, until it half-closes; buffered bytes first.
+		// On a TTY the detach keys end the attach, as docker's do.
+		var in io.Reader = buf.Reader
+		if c.Config.Tty {
+			in = escape.NewReader(buf.Reader, keys)
+		}
 		go func() {
-			_, _ = io.Copy(stream, buf.Reader)
+			_, err := io.Copy(stream, in)
+			if errors.Is(err, escape.ErrDetached) {
+				stream.Close()
+				return
+			}
 			_ = stream.CloseWrite()
 		}()
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/agent/spec"
+	"github.com/moss-containers/moss/internal/escape"
 )
 
 // execInstance is one `docker exec`: created, then started once; it is
@@ -30,6 +32,7 @@ type execInstance struct {
 	running  bool
 	pid      int
 	exitCode *int
+	proc     *shim.Exec // while it runs
 }
 
 // execGrace is how long an exec's output may still drain after the process
@@ -48,8 +51,8 @@ func (a *Agent) postExecCreate(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Cmd) == 0 {
 		return kindErr(errInvalid, "No exec command specified")
 	}
-	if req.Tty {
-		return kindErr(errInvalid, "exec with a TTY (-t) is not supported yet: run without -t")
+	if _, err := escape.Parse(req.DetachKeys); err != nil {
+		return kindErr(errInvalid, "%s", err.Error())
 	}
 	if err := validateEnv(req.Env); err != nil {
 		return err
@@ -125,8 +128,21 @@ func (a *Agent) postExecResize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h, wd, err := sizeParams(r)
+	if err != nil {
+		return err
+	}
 	if !e.req.Tty {
 		return kindErr(errConflict, "exec %s has no TTY to resize", e.ID)
+	}
+	e.mu.Lock()
+	proc := e.proc
+	e.mu.Unlock()
+	if proc == nil {
+		return kindErr(errConflict, "exec %s is not running", e.ID)
+	}
+	if err := proc.Resize(h, wd); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -153,7 +169,10 @@ func (a *Agent) execProcess(e *execInstance) (shim.ExecSpec, error) {
 	}
 	sp := shim.ExecSpec{
 		Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: int(p.User.UID), GID: int(p.User.GID),
-		Caps: p.Capabilities.Bounding, NoNewPrivileges: p.NoNewPrivileges,
+		Caps: p.Capabilities.Bounding, NoNewPrivileges: p.NoNewPrivileges, Tty: e.req.Tty,
+	}
+	if cs := e.req.ConsoleSize; cs != nil {
+		sp.ConsoleHeight, sp.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
 	}
 	for _, g := range p.User.AdditionalGids {
 		sp.AdditionalGids = append(sp.AdditionalGids, int(g))
@@ -172,9 +191,16 @@ func (e *execInstance) begin() error {
 	return nil
 }
 
+// setProc records the started process.
+func (e *execInstance) setProc(x *shim.Exec) {
+	e.mu.Lock()
+	e.pid, e.proc = x.Pid, x
+	e.mu.Unlock()
+}
+
 func (e *execInstance) finish(code int) {
 	e.mu.Lock()
-	e.running, e.exitCode = false, &code
+	e.running, e.exitCode, e.proc = false, &code, nil
 	e.mu.Unlock()
 }
 
@@ -197,12 +223,12 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if req.Tty {
-		return kindErr(errInvalid, "exec with a TTY (-t) is not supported yet: run without -t")
-	}
 	sp, err := a.execProcess(e)
 	if err != nil {
 		return err
+	}
+	if cs := req.ConsoleSize; cs != nil && sp.Tty {
+		sp.ConsoleHeight, sp.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
 	}
 	if err := e.begin(); err != nil {
 		return err
@@ -213,9 +239,7 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 			e.finish(startFailure(err))
 			return fmt.Errorf("OCI runtime exec failed: %w", runError(err))
 		}
-		e.mu.Lock()
-		e.pid = x.Pid
-		e.mu.Unlock()
+		e.setProc(x)
 		go func() { e.finish(x.Wait().Code) }()
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -229,32 +253,38 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer conn.Close()
-	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
-		fmt.Fprint(buf, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-	} else {
-		fmt.Fprint(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\n\r\n")
+	ct := "application/vnd.docker.multiplexed-stream"
+	if sp.Tty {
+		ct = "application/vnd.docker.raw-stream"
 	}
+	writeUpgrade(buf.Writer, r, ct)
 	if err := buf.Flush(); err != nil {
 		e.finish(255)
 		return nil
 	}
-	out := &frameWriter{w: conn}
-	code := a.runAttachedExec(e, sp, buf.Reader, out)
-	e.finish(code)
+	out := &frameWriter{w: conn, raw: sp.Tty}
+	a.runAttachedExec(e, sp, buf.Reader, out)
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
 	return nil
 }
 
-// runAttachedExec runs e with its output framed onto out and, when it
-// asked for stdin, the client's stream as its input; it returns the exit
-// code once the process exited and its output drained.
-func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Reader, out *frameWriter) int {
-	var files []*os.File // the agent's ends, closed on return
-	defer func() {
+// runAttachedExec runs e with its output on out and, when it asked for
+// stdin, the client's stream as its input. It returns once the process
+// exited, its exit code recorded and its output drained, or, on a TTY,
+// when the client typed the detach keys (the process goes on).
+func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Reader, out *frameWriter) {
+	var files []*os.File // the agent's ends, closed when the process ended
+	closeAll := func() {
 		for _, f := range files {
 			f.Close()
+		}
+	}
+	started := false
+	defer func() {
+		if !started {
+			closeAll()
 		}
 	}()
 	pipe := func() (r, w *os.File, err error) {
@@ -267,14 +297,19 @@ func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Rea
 	var err error
 	if e.req.AttachStdin {
 		if stdinR, stdinW, err = pipe(); err != nil {
-			return 126
+			e.finish(126)
+			return
 		}
 	}
 	if outR, outW, err = pipe(); err != nil {
-		return 126
+		e.finish(126)
+		return
 	}
-	if errR, errW, err = pipe(); err != nil {
-		return 126
+	if !sp.Tty { // a terminal has one stream
+		if errR, errW, err = pipe(); err != nil {
+			e.finish(126)
+			return
+		}
 	}
 	x, err := shim.StartExec(a.shimExe, a.dirs.RuncRoot(), e.c.ID, sp, stdinR, outW, errW)
 	// Only the process holds these now.
@@ -286,19 +321,33 @@ func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Rea
 	if err != nil {
 		// As docker: the message on the stream, the exit code from inspect.
 		_, _ = out.write(1, []byte("OCI runtime exec failed: "+err.Error()+"\r\n"))
-		return startFailure(err)
+		e.finish(startFailure(err))
+		return
 	}
-	e.mu.Lock()
-	e.pid = x.Pid
-	e.mu.Unlock()
+	e.setProc(x)
+	started = true
+	detached := make(chan struct{})
 	if stdinW != nil {
+		var src io.Reader = in
+		if sp.Tty {
+			keys, _ := escape.Parse(e.req.DetachKeys) // checked at create
+			src = escape.NewReader(in, keys)
+		}
 		go func() {
-			_, _ = io.Copy(stdinW, in)
+			_, err := io.Copy(stdinW, src)
+			if errors.Is(err, escape.ErrDetached) {
+				close(detached)
+				return
+			}
 			stdinW.Close()
 		}()
 	}
 	var drained sync.WaitGroup
-	for id, r := range map[byte]*os.File{1: outR, 2: errR} {
+	streams := map[byte]*os.File{1: outR}
+	if errR != nil {
+		streams[2] = errR
+	}
+	for id, r := range streams {
 		wanted := id == 1 && e.req.AttachStdout || id == 2 && e.req.AttachStderr
 		drained.Add(1)
 		go func() {
@@ -306,33 +355,68 @@ func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Rea
 			copyFrames(out, id, r, wanted)
 		}()
 	}
-	st := x.Wait()
-	done := make(chan struct{})
-	go func() { drained.Wait(); close(done) }()
+	exited := make(chan struct{})
+	go func() {
+		st := x.Wait()
+		// Output still in the pipes goes out first, for a while: children
+		// left in the background may hold them open.
+		done := make(chan struct{})
+		go func() { drained.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(execGrace):
+		}
+		e.finish(st.Code)
+		closeAll()
+		close(exited)
+	}()
 	select {
-	case <-done:
-	case <-time.After(execGrace):
-		outR.Close()
-		errR.Close()
-		<-done
+	case <-exited:
+	case <-detached:
+		// The process goes on; its output is read and dropped.
+		out.detach()
 	}
-	return st.Code
 }
 
-// frameWriter writes Docker's multiplexed frames from several goroutines.
+// sizeParams reads the h and w query parameters of a resize.
+func sizeParams(r *http.Request) (h, w int, err error) {
+	h, errH := strconv.Atoi(r.URL.Query().Get("h"))
+	w, errW := strconv.Atoi(r.URL.Query().Get("w"))
+	if errH != nil || errW != nil || h < 0 || w < 0 || h > 65535 || w > 65535 {
+		return 0, 0, kindErr(errInvalid, "resize: h and w must be numbers between 0 and 65535")
+	}
+	return h, w, nil
+}
+
+// frameWriter writes Docker's multiplexed frames from several goroutines,
+// or the raw stream of a TTY.
 type frameWriter struct {
-	mu sync.Mutex
-	w  net.Conn
+	mu   sync.Mutex
+	w    net.Conn
+	raw  bool
+	gone bool // detached: output is dropped
 }
 
 func (f *frameWriter) write(stream byte, p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	hdr := frameHeader(stream, len(p))
-	if _, err := f.w.Write(hdr[:]); err != nil {
-		return 0, err
+	if f.gone {
+		return 0, net.ErrClosed
+	}
+	if !f.raw {
+		hdr := frameHeader(stream, len(p))
+		if _, err := f.w.Write(hdr[:]); err != nil {
+			return 0, err
+		}
 	}
 	return f.w.Write(p)
+}
+
+// detach drops all further output.
+func (f *frameWriter) detach() {
+	f.mu.Lock()
+	f.gone = true
+	f.mu.Unlock()
 }
 
 // copyFrames copies r to out as frames of stream; unwanted output is read

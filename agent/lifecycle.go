@@ -31,9 +31,6 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	if err := validateHost(host); err != nil {
 		return nil, nil, err
 	}
-	if cfg.Tty {
-		return nil, nil, kindErr(errInvalid, "containers with a TTY (-t) are not supported yet")
-	}
 	if err := validateEnv(cfg.Env); err != nil {
 		return nil, nil, err
 	}
@@ -303,6 +300,7 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 		ID: c.ID, Bundle: b, RuncRoot: a.dirs.RuncRoot(), Socket: sock,
 		LogMaxSize: maxSize, LogMaxFiles: maxFiles,
 		Stdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+		ConsoleHeight: uint16(h.ConsoleSize[0]), ConsoleWidth: uint16(h.ConsoleSize[1]),
 	})
 	if err != nil {
 		a.launcher.Refill()

@@ -12,6 +12,8 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
+
+	"github.com/moss-containers/moss/internal/escape"
 )
 
 // addContainerCommands registers the container verbs at the top level and
@@ -20,7 +22,7 @@ func (a *app) addContainerCommands(root *cobra.Command) {
 	grp := group("container", "Manage containers")
 	for _, target := range []*cobra.Command{root, grp} {
 		target.AddCommand(a.runCmd(), a.createCmd(), a.startCmd(), a.stopCmd(), a.killCmd(), a.restartCmd(),
-			a.rmCmd(target == grp), a.psCmd(target == grp), a.logsCmd(), a.waitCmd(), a.renameCmd(), a.execCmd())
+			a.rmCmd(target == grp), a.psCmd(target == grp), a.logsCmd(), a.waitCmd(), a.renameCmd(), a.execCmd(), a.attachCmd())
 	}
 	grp.AddCommand(a.pruneCmd(), a.inspectCmd("container"))
 	root.AddCommand(grp, a.inspectCmd(""))
@@ -48,6 +50,7 @@ func (a *app) simpleEach(method, verb string, q url.Values, args []string) error
 
 func (a *app) startCmd() *cobra.Command {
 	var attach, interactive bool
+	var detachKeys string
 	c := &cobra.Command{
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
@@ -67,14 +70,15 @@ func (a *app) startCmd() *cobra.Command {
 			if err := cl.call(http.MethodGet, "/containers/"+url.PathEscape(args[0])+"/json", nil, nil, &info); err != nil {
 				return err
 			}
-			o := attachOptions{stdout: true, stderr: true, stdin: interactive, sigProxy: true}
+			o := attachOptions{stdout: true, stderr: true, stdin: interactive, sigProxy: true, detachKeys: detachKeys}
 			if info.Config != nil {
 				o.tty = info.Config.Tty
 			}
 			if info.HostConfig != nil {
 				o.removed = info.HostConfig.AutoRemove
 			}
-			code, err := a.attachStartWait(info.ID, o)
+			o.start = true
+			code, _, err := a.attachWait(info.ID, o)
 			if err != nil {
 				return err
 			}
@@ -86,6 +90,52 @@ func (a *app) startCmd() *cobra.Command {
 	}
 	c.Flags().BoolVarP(&attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
 	c.Flags().BoolVarP(&interactive, "interactive", "i", false, "Attach container's STDIN")
+	c.Flags().StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
+	return c
+}
+
+// attachCmd is docker attach: this terminal's input and output to a
+// running container's, until it exits (its exit code) or the detach keys.
+func (a *app) attachCmd() *cobra.Command {
+	var noStdin, sigProxy bool
+	var detachKeys string
+	c := &cobra.Command{
+		Use:   "attach [OPTIONS] CONTAINER",
+		Short: "Attach local standard input, output, and error streams to a running container",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := escape.Parse(detachKeys); err != nil {
+				return &statusError{code: exitFailure, msg: "moss: " + err.Error()}
+			}
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			var info container.InspectResponse
+			if err := cl.call(http.MethodGet, "/containers/"+url.PathEscape(args[0])+"/json", nil, nil, &info); err != nil {
+				return err
+			}
+			if info.State == nil || !info.State.Running {
+				return &apiError{msg: "You cannot attach to a stopped container, start it first"}
+			}
+			o := attachOptions{stdout: true, stderr: true, sigProxy: sigProxy, detachKeys: detachKeys}
+			if info.Config != nil {
+				o.tty = info.Config.Tty
+				o.stdin = info.Config.OpenStdin && !noStdin
+			}
+			code, detached, err := a.attachWait(info.ID, o)
+			if err != nil || detached {
+				return err
+			}
+			if code != 0 {
+				return &statusError{code: code}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&noStdin, "no-stdin", false, "Do not attach STDIN")
+	c.Flags().BoolVar(&sigProxy, "sig-proxy", true, "Proxy all received signals to the process")
+	c.Flags().StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return c
 }
 

@@ -16,29 +16,42 @@ import (
 	"syscall"
 
 	"github.com/moby/moby/api/types/container"
+
+	"github.com/moss-containers/moss/internal/escape"
 )
 
-// attachOptions say what attachStartWait connects and how it waits.
+// attachOptions say what attachWait connects and how it waits.
 type attachOptions struct {
 	stdin, stdout, stderr bool
-	tty                   bool // the output is one raw stream, not multiplexed
-	removed               bool // wait until the container is removed (--rm)
-	sigProxy              bool // forward this process's signals to the container
+	tty                   bool   // the output is one raw stream, not multiplexed
+	removed               bool   // wait until the container is removed (--rm)
+	sigProxy              bool   // forward this process's signals to the container
+	start                 bool   // start the container once attached (run, start -a)
+	detachKeys            string // with a TTY: the sequence that detaches
 }
 
-// attachStartWait does what docker run does for an attached container:
-// attach to its streams, send the wait request (answered with headers at
-// once), start it, copy the output until the stream ends, and return the
-// exit status.
-func (a *app) attachStartWait(id string, o attachOptions) (int, error) {
+// attachWait does what docker run and docker attach do for an attached
+// container: attach to its streams, send the wait request (answered with
+// headers at once), start it when asked, copy the output until the stream
+// ends, and return the exit status. With a TTY, stdin is in raw mode, the
+// container's terminal follows this one's size, and the detach keys end
+// the attach with the container left running (detached is then true).
+func (a *app) attachWait(id string, o attachOptions) (code int, detached bool, err error) {
 	cl, err := a.client()
 	if err != nil {
-		return 0, err
+		return 0, false, err
+	}
+	keys, err := escape.Parse(o.detachKeys)
+	if err != nil {
+		return 0, false, &statusError{code: exitDaemon, msg: "moss: " + err.Error()}
 	}
 	q := url.Values{"stream": {"1"}, "stdin": {b(o.stdin)}, "stdout": {b(o.stdout)}, "stderr": {b(o.stderr)}}
+	if o.detachKeys != "" {
+		q.Set("detachKeys", o.detachKeys)
+	}
 	conn, br, err := cl.hijack("/containers/"+id+"/attach", q, nil)
 	if err != nil {
-		return 0, runFailure(err)
+		return 0, false, runFailure(err)
 	}
 	defer conn.Close()
 	cond := "next-exit"
@@ -49,7 +62,7 @@ func (a *app) attachStartWait(id string, o attachOptions) (int, error) {
 	defer cancel()
 	waitResp, err := cl.do(ctx, http.MethodPost, "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, "")
 	if err != nil {
-		return 0, runFailure(err)
+		return 0, false, runFailure(err)
 	}
 	defer waitResp.Body.Close()
 
@@ -62,36 +75,73 @@ func (a *app) attachStartWait(id string, o attachOptions) (int, error) {
 		}
 		copied <- demux(br, a.out, a.errw)
 	}()
-	if err := cl.call(http.MethodPost, "/containers/"+id+"/start", nil, nil, nil); err != nil {
-		return 0, runFailure(err)
+	if o.tty && o.stdin {
+		restore := a.rawInput()
+		defer restore()
 	}
+	if o.start {
+		if err := cl.call(http.MethodPost, "/containers/"+id+"/start", nil, nil, nil); err != nil {
+			return 0, false, runFailure(err)
+		}
+	}
+	if o.tty {
+		stop := a.followSize(func(h, w uint) {
+			q := url.Values{"h": {strconv.Itoa(int(h))}, "w": {strconv.Itoa(int(w))}}
+			_ = cl.call(http.MethodPost, "/containers/"+id+"/resize", q, nil, nil)
+		})
+		defer stop()
+	}
+	detach := make(chan struct{})
 	if o.stdin {
-		go a.copyStdin(conn)
+		in := a.in
+		if o.tty {
+			in = escape.NewReader(a.in, keys)
+		}
+		go func() {
+			if a.copyInput(conn, in) {
+				close(detach)
+			}
+		}()
 	}
-	if o.sigProxy {
+	if o.sigProxy && !o.tty {
 		stop := a.proxySignals(cl, id)
 		defer stop()
 	}
 
 	var w container.WaitResponse
-	werr := json.NewDecoder(waitResp.Body).Decode(&w)
+	waited := make(chan error, 1)
+	go func() { waited <- json.NewDecoder(waitResp.Body).Decode(&w) }()
+	var werr error
+	select {
+	case <-detach:
+		return 0, true, nil
+	case werr = <-waited:
+	}
 	<-copied
 	if werr != nil {
-		return exitDaemon, &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: wait for container %s: %v", shortID(id), werr)}
+		return exitDaemon, false, &statusError{code: exitDaemon, msg: fmt.Sprintf("moss: wait for container %s: %v", shortID(id), werr)}
 	}
 	if w.Error != nil && w.Error.Message != "" {
-		return exitDaemon, &statusError{code: exitDaemon, msg: "moss: error waiting for container: " + w.Error.Message}
+		return exitDaemon, false, &statusError{code: exitDaemon, msg: "moss: error waiting for container: " + w.Error.Message}
 	}
-	return int(w.StatusCode), nil
+	return int(w.StatusCode), false, nil
 }
 
 // copyStdin sends this process's stdin to conn and half-closes it at the
 // end, which the other side reads as the end of the input.
-func (a *app) copyStdin(conn net.Conn) {
-	_, _ = io.Copy(conn, a.in)
+func (a *app) copyStdin(conn net.Conn) { a.copyInput(conn, a.in) }
+
+// copyInput sends in to conn and half-closes it at the end; it reports
+// whether in ended with the detach keys (escape.Reader).
+func (a *app) copyInput(conn net.Conn, in io.Reader) (detached bool) {
+	_, err := io.Copy(conn, in)
+	if errors.Is(err, escape.ErrDetached) {
+		return true
+	}
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
+	return false
 }
 
 // proxiedSignals are forwarded to an attached container (docker's

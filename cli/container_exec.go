@@ -2,11 +2,15 @@ package cli
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
+
+	"github.com/moss-containers/moss/internal/escape"
 )
 
 type execOptions struct {
@@ -55,11 +59,18 @@ func (a *app) exec(o *execOptions, ctr string, cmd []string) error {
 		AttachStdout: !o.detach, AttachStderr: !o.detach, DetachKeys: o.detachKeys,
 		Env: env, WorkingDir: o.workdir, Cmd: cmd,
 	}
+	keys, err := escape.Parse(o.detachKeys)
+	if err != nil {
+		return &statusError{code: exitDaemon, msg: "moss: " + err.Error()}
+	}
+	if o.tty {
+		req.ConsoleSize = a.consoleSize()
+	}
 	var created container.ExecCreateResponse
 	if err := cl.call(http.MethodPost, "/containers/"+url.PathEscape(ctr)+"/exec", nil, req, &created); err != nil {
 		return err
 	}
-	start := container.ExecStartRequest{Detach: o.detach, Tty: o.tty}
+	start := container.ExecStartRequest{Detach: o.detach, Tty: o.tty, ConsoleSize: req.ConsoleSize}
 	if o.detach {
 		return cl.call(http.MethodPost, "/exec/"+created.ID+"/start", nil, start, nil)
 	}
@@ -68,11 +79,43 @@ func (a *app) exec(o *execOptions, ctr string, cmd []string) error {
 		return err
 	}
 	defer conn.Close()
+	detached := make(chan struct{})
 	if req.AttachStdin {
-		go a.copyStdin(conn)
+		var in io.Reader = a.in
+		if o.tty {
+			restore := a.rawInput()
+			defer restore()
+			in = escape.NewReader(a.in, keys)
+		}
+		go func() {
+			if a.copyInput(conn, in) {
+				close(detached)
+			}
+		}()
 	}
-	if err := demux(br, a.out, a.errw); err != nil {
-		return err
+	if o.tty {
+		stop := a.followSize(func(h, w uint) {
+			q := url.Values{"h": {strconv.Itoa(int(h))}, "w": {strconv.Itoa(int(w))}}
+			_ = cl.call(http.MethodPost, "/exec/"+created.ID+"/resize", q, nil, nil)
+		})
+		defer stop()
+	}
+	copied := make(chan error, 1)
+	go func() {
+		if o.tty {
+			_, err := io.Copy(a.out, br)
+			copied <- err
+			return
+		}
+		copied <- demux(br, a.out, a.errw)
+	}()
+	select {
+	case <-detached:
+		return nil
+	case err := <-copied:
+		if err != nil {
+			return err
+		}
 	}
 	var st container.ExecInspectResponse
 	if err := cl.call(http.MethodGet, "/exec/"+created.ID+"/json", nil, nil, &st); err != nil {

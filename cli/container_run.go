@@ -12,13 +12,15 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/moss-containers/moss/internal/escape"
 )
 
 // runOptions are the flags of run and create.
 type runOptions struct {
 	detach, rm, interactive, tty, privileged, readOnly, init, sigProxy bool
 	name, workdir, user, hostname, entrypoint, network, stopSignal     string
-	pull, logDriver                                                    string
+	pull, logDriver, detachKeys                                        string
 	stopTimeout                                                        int
 	env, envFile, labels, labelFile, capAdd, capDrop, securityOpt      []string
 	attach, dns, dnsSearch, dnsOption, addHost, logOpt                 []string
@@ -33,6 +35,7 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet, run bool) {
 	if run {
 		fs.BoolVarP(&o.detach, "detach", "d", false, "Run container in background and print container ID")
 		fs.BoolVar(&o.sigProxy, "sig-proxy", true, "Proxy received signals to the process")
+		fs.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	}
 	fs.StringArrayVarP(&o.attach, "attach", "a", nil, "Attach to STDIN, STDOUT or STDERR")
 	fs.BoolVar(&o.rm, "rm", false, "Automatically remove the container and its associated anonymous volumes when it exits")
@@ -260,6 +263,11 @@ func (a *app) create(o *runOptions, args []string) (string, error) {
 	if err != nil {
 		return "", &statusError{code: exitDaemon, msg: "moss: " + err.Error()}
 	}
+	if o.tty {
+		if size := a.consoleSize(); size != nil {
+			req.HostConfig.ConsoleSize = *size
+		}
+	}
 	cl, err := a.client()
 	if err != nil {
 		return "", err
@@ -339,6 +347,9 @@ func (a *app) createCmd() *cobra.Command {
 // attach, wait, start and copy the output until the container ends, exiting
 // with its status.
 func (a *app) run(o *runOptions, args []string) error {
+	if _, err := escape.Parse(o.detachKeys); err != nil {
+		return &statusError{code: exitDaemon, msg: "moss: " + err.Error()}
+	}
 	id, err := a.create(o, args)
 	if err != nil {
 		return err
@@ -355,9 +366,9 @@ func (a *app) run(o *runOptions, args []string) error {
 		return nil
 	}
 	stdin, stdout, stderr, _ := o.streams()
-	code, err := a.attachStartWait(id, attachOptions{
+	code, _, err := a.attachWait(id, attachOptions{
 		stdin: stdin, stdout: stdout, stderr: stderr, tty: o.tty,
-		removed: o.rm, sigProxy: o.sigProxy,
+		removed: o.rm, sigProxy: o.sigProxy, start: true, detachKeys: o.detachKeys,
 	})
 	if err != nil {
 		return err

@@ -71,8 +71,8 @@ func TestExec(t *testing.T) {
 	}
 }
 
-// Acceptance 8 (exec): a missing or stopped container, a TTY that is not
-// there yet: clear errors, and the container is untouched.
+// Acceptance 8: exec into a missing or stopped container, attach to a
+// stopped one, invalid detach keys: clear errors, and nothing changes.
 func TestExecBadInput(t *testing.T) {
 	r := moss(t, "exec", "no-such-ctr", "true")
 	if r.code == 0 || !strings.Contains(r.stderr, "No such container") {
@@ -87,13 +87,29 @@ func TestExecBadInput(t *testing.T) {
 	if st := strings.TrimSpace(mustMoss(t, "inspect", "--format", "{{.State.Status}}", id)); st != "created" {
 		t.Errorf("the container changed: %s", st)
 	}
+	// Attach to a stopped container.
+	r = moss(t, "attach", "exstopped")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot attach to a stopped container") {
+		t.Errorf("attach to a created container: %d %q", r.code, r.stderr)
+	}
 	mustMoss(t, "run", "-d", "--name", "extty", image, "sleep", "1000")
 	rmf(t, "extty")
-	r = moss(t, "exec", "-t", "extty", "true")
-	if r.code == 0 || !strings.Contains(r.stderr, "TTY") {
-		t.Errorf("exec -t: %d %q", r.code, r.stderr)
-	}
 	if r := moss(t, "exec", "extty"); r.code == 0 {
 		t.Error("exec without a command succeeded")
+	}
+	// Invalid detach keys, for exec, run and attach: refused before anything runs.
+	before := mustMoss(t, "ps", "-a", "-q")
+	for _, args := range [][]string{
+		{"exec", "-it", "--detach-keys", "ctrl-1", "extty", "true"},
+		{"run", "-it", "--rm", "--detach-keys", "nonsense", image, "true"},
+		{"attach", "--detach-keys", "ctrl-", "extty"},
+	} {
+		r := moss(t, args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "Invalid detach keys") {
+			t.Errorf("moss %v: %d %q", args, r.code, r.stderr)
+		}
+	}
+	if after := mustMoss(t, "ps", "-a", "-q"); after != before {
+		t.Errorf("bad input changed the containers:\n%s\nnow:\n%s", before, after)
 	}
 }

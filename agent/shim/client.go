@@ -206,6 +206,15 @@ func Start(socket string) (int, error) {
 	return resp.Pid, nil
 }
 
+// Resize sets the size of the container's terminal.
+func Resize(socket string, height, width int) error {
+	c, _, err := call(socket, request{Op: "resize", Height: height, Width: width}, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
 // Kill sends sig to the container's init.
 func Kill(socket string, sig syscall.Signal) error {
 	c, _, err := call(socket, request{Op: "kill", Signal: int(sig)}, 10*time.Second)

@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
 )
 
 // execArg, after Role, runs an exec helper: one process started in a
@@ -30,11 +32,23 @@ type ExecSpec struct {
 	AdditionalGids  []int    `json:"additional_gids,omitempty"`
 	Caps            []string `json:"caps"`
 	NoNewPrivileges bool     `json:"no_new_privileges,omitempty"`
+	// Tty runs the process on a new terminal of the given size; the
+	// helper copies between it and its own stdin and stdout.
+	Tty           bool   `json:"tty,omitempty"`
+	ConsoleHeight uint16 `json:"console_height,omitempty"`
+	ConsoleWidth  uint16 `json:"console_width,omitempty"`
+}
+
+// winsize is a resize message, sent on the spec's descriptor after it.
+type winsize struct {
+	Height int `json:"height"`
+	Width  int `json:"width"`
 }
 
 // execMain runs the exec helper. args: RUNCROOT ID. Descriptor 3 carries
-// the ExecSpec; on descriptor 4 the helper writes one response with the
-// process's PID (or the error), then one with its exit status.
+// the ExecSpec, then resize messages for a TTY; on descriptor 4 the helper
+// writes one response with the process's PID (or the error), then one with
+// its exit status.
 func execMain(args []string) int {
 	status := os.NewFile(4, "status")
 	if len(args) != 2 {
@@ -46,7 +60,8 @@ func execMain(args []string) int {
 		return 1
 	}
 	var sp ExecSpec
-	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&sp); err != nil {
+	ctl := json.NewDecoder(os.NewFile(3, "spec"))
+	if err := ctl.Decode(&sp); err != nil {
 		return fail(fmt.Errorf("bad exec spec: %w", err))
 	}
 	c, err := libcontainer.Load(args[0], args[1])
@@ -60,8 +75,44 @@ func execMain(args []string) int {
 		NoNewPrivileges: &nnp,
 		Stdin:           os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}
+	var parent *os.File
+	if sp.Tty {
+		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fail(err)
+		}
+		parent = os.NewFile(uintptr(pair[0]), "console")
+		p.ConsoleSocket = os.NewFile(uintptr(pair[1]), "console-child")
+		p.ConsoleHeight, p.ConsoleWidth = sp.ConsoleHeight, sp.ConsoleWidth
+		p.Stdin, p.Stdout, p.Stderr = nil, nil, nil
+	}
 	if err := c.Run(p); err != nil {
 		return fail(err)
+	}
+	var copied chan struct{}
+	if sp.Tty {
+		p.ConsoleSocket.Close()
+		master, err := recvFd(parent)
+		parent.Close()
+		if err != nil {
+			_ = p.Signal(syscall.SIGKILL)
+			return fail(fmt.Errorf("receive the terminal: %w", err))
+		}
+		go func() { _, _ = io.Copy(master, os.Stdin) }()
+		copied = make(chan struct{})
+		go func() {
+			_, _ = io.Copy(os.Stdout, master) // EIO once the terminal's last user is gone
+			close(copied)
+		}()
+		go func() {
+			for {
+				var ws winsize
+				if ctl.Decode(&ws) != nil {
+					return
+				}
+				_ = resize(master, true, ws.Height, ws.Width)
+			}
+		}()
 	}
 	pid, _ := p.Pid()
 	writeResponse(status, response{Pid: pid})
@@ -74,6 +125,12 @@ func execMain(args []string) int {
 	} else {
 		st.Code = ps.ExitCode()
 	}
+	if copied != nil {
+		select {
+		case <-copied:
+		case <-time.After(time.Second): // children in the background hold the terminal
+		}
+	}
 	st.FinishedAt = time.Now().UTC()
 	writeResponse(status, response{Exit: &st})
 	return 0
@@ -84,6 +141,8 @@ type Exec struct {
 	cmd    *exec.Cmd
 	status *bufio.Reader
 	closer io.Closer
+	ctl    *os.File // resize messages, for a TTY
+	mu     sync.Mutex
 	Pid    int
 }
 
@@ -126,8 +185,12 @@ func StartExec(exe, runcRoot, id string, sp ExecSpec, stdin, stdout, stderr *os.
 		return nil, err
 	}
 	_ = json.NewEncoder(specW).Encode(sp)
-	specW.Close()
 	e := &Exec{cmd: cmd, status: bufio.NewReader(statusR), closer: statusR}
+	if sp.Tty {
+		e.ctl = specW
+	} else {
+		specW.Close()
+	}
 	resp, err := e.next()
 	if err != nil {
 		e.Wait()
@@ -152,10 +215,26 @@ func (e *Exec) next() (*response, error) {
 	return &resp, nil
 }
 
+// Resize sets the size of the process's terminal.
+func (e *Exec) Resize(height, width int) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctl == nil {
+		return errors.New("the exec has no TTY")
+	}
+	return json.NewEncoder(e.ctl).Encode(winsize{Height: height, Width: width})
+}
+
 // Wait waits for the process to exit and returns its status.
 func (e *Exec) Wait() *ExitStatus {
 	defer func() {
 		e.closer.Close()
+		e.mu.Lock()
+		if e.ctl != nil {
+			e.ctl.Close()
+			e.ctl = nil
+		}
+		e.mu.Unlock()
 		_ = e.cmd.Wait()
 	}()
 	resp, err := e.next()

@@ -61,6 +61,8 @@ type request struct {
 	Stdin  bool   `json:"stdin,omitempty"`
 	Stdout bool   `json:"stdout,omitempty"`
 	Stderr bool   `json:"stderr,omitempty"`
+	Height int    `json:"height,omitempty"`
+	Width  int    `json:"width,omitempty"`
 }
 
 type response struct {
@@ -83,15 +85,19 @@ type Options struct {
 	// Stdin keeps the container's stdin open for attached clients (-i);
 	// with StdinOnce it closes when the first of them ends its input.
 	Stdin, StdinOnce bool
+	// ConsoleHeight and ConsoleWidth size the TTY of a container whose
+	// spec asks for a terminal.
+	ConsoleHeight, ConsoleWidth uint16
 }
 
 type shim struct {
 	opts      Options
 	container *libcontainer.Container
 	process   *libcontainer.Process
-	stdin     *os.File // the write end of the container's stdin, with Options.Stdin
-	stdout    *os.File
-	stderr    *os.File
+	stdin     *os.File // the write end of the container's stdin, with Options.Stdin; with a TTY, the master
+	stdout    *os.File // the read end of its stdout; with a TTY, the master
+	stderr    *os.File // nil with a TTY
+	tty       bool
 	listener  *net.UnixListener
 
 	// attached and waiting are connections to hand over to the supervisor.
@@ -166,6 +172,14 @@ func Main(args []string) int {
 	return 1
 }
 
+// resize sets the size of the terminal whose master is f.
+func resize(f *os.File, tty bool, height, width int) error {
+	if !tty {
+		return errors.New("the container has no TTY")
+	}
+	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(height), Col: uint16(width)})
+}
+
 func writeResponse(w io.Writer, r response) {
 	b, _ := json.Marshal(r)
 	_, _ = w.Write(append(b, '\n'))
@@ -208,6 +222,9 @@ func (s *shim) create() error {
 		return fmt.Errorf("create container: %w", err)
 	}
 	s.container = c
+	if spec.Process.Terminal {
+		return s.startTTY(spec.Process)
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -229,18 +246,8 @@ func (s *shim) create() error {
 		defer r.Close() // the container's now
 		stdin, s.stdin = r, w
 	}
-	p := spec.Process
-	nnp := p.NoNewPrivileges
-	proc := &libcontainer.Process{
-		Args: p.Args, Env: p.Env, UID: int(p.User.UID), GID: int(p.User.GID), Cwd: p.Cwd,
-		NoNewPrivileges: &nnp, Init: true, Stdin: stdin, Stdout: outW, Stderr: errW,
-	}
-	for _, g := range p.User.AdditionalGids {
-		proc.AdditionalGroups = append(proc.AdditionalGroups, int(g))
-	}
-	if p.Capabilities != nil {
-		proc.Capabilities = &configs.Capabilities{Bounding: p.Capabilities.Bounding, Effective: p.Capabilities.Effective, Permitted: p.Capabilities.Permitted}
-	}
+	proc := initProcess(spec.Process)
+	proc.Stdin, proc.Stdout, proc.Stderr = stdin, outW, errW
 	trace("created")
 	if err := c.Start(proc); err != nil {
 		_ = c.Destroy()
@@ -251,6 +258,81 @@ func (s *shim) create() error {
 	errW.Close()
 	devnull.Close()
 	s.process, s.stdout, s.stderr = proc, outR, errR
+	return s.listen()
+}
+
+// initProcess is libcontainer's init process for the spec's process.
+func initProcess(p *specs.Process) *libcontainer.Process {
+	nnp := p.NoNewPrivileges
+	proc := &libcontainer.Process{
+		Args: p.Args, Env: p.Env, UID: int(p.User.UID), GID: int(p.User.GID), Cwd: p.Cwd,
+		NoNewPrivileges: &nnp, Init: true,
+	}
+	for _, g := range p.User.AdditionalGids {
+		proc.AdditionalGroups = append(proc.AdditionalGroups, int(g))
+	}
+	if p.Capabilities != nil {
+		proc.Capabilities = &configs.Capabilities{Bounding: p.Capabilities.Bounding, Effective: p.Capabilities.Effective, Permitted: p.Capabilities.Permitted}
+	}
+	return proc
+}
+
+// startTTY starts the init on a new pseudo-terminal: libcontainer's init
+// allocates it inside the container and sends the master back over a
+// socket pair. The master carries the container's output and input.
+func (s *shim) startTTY(p *specs.Process) error {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	parent, child := os.NewFile(uintptr(pair[0]), "console"), os.NewFile(uintptr(pair[1]), "console-child")
+	defer parent.Close()
+	proc := initProcess(p)
+	proc.ConsoleSocket = child
+	proc.ConsoleHeight, proc.ConsoleWidth = s.opts.ConsoleHeight, s.opts.ConsoleWidth
+	trace("created")
+	err = s.container.Start(proc)
+	child.Close()
+	if err != nil {
+		_ = s.container.Destroy()
+		return err
+	}
+	trace("started")
+	master, err := recvFd(parent)
+	if err != nil {
+		_ = s.container.Signal(syscall.SIGKILL)
+		_ = s.container.Destroy()
+		return fmt.Errorf("receive the container's terminal: %w", err)
+	}
+	in, err := unix.FcntlInt(master.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	s.process, s.stdout, s.stdin, s.tty = proc, master, os.NewFile(uintptr(in), "tty-in"), true
+	return s.listen()
+}
+
+// recvFd receives one descriptor sent with SCM_RIGHTS.
+func recvFd(sock *os.File) (*os.File, error) {
+	buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("no descriptor received (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("no descriptor received (%v)", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "tty"), nil
+}
+
+// listen opens the shim's socket for the agent's requests.
+func (s *shim) listen() error {
+	c := s.container
 	_ = os.Remove(s.opts.Socket)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: s.opts.Socket, Net: "unix"})
 	if err != nil {
@@ -292,6 +374,13 @@ func (s *shim) serveUntilStart() error {
 			s.attached = append(s.attached, handedConn{c: c, stdin: req.Stdin, stdout: req.Stdout, stderr: req.Stderr})
 		case "wait":
 			s.waiting = append(s.waiting, c)
+		case "resize":
+			r := response{}
+			if err := resize(s.stdout, s.tty, req.Height, req.Width); err != nil {
+				r.Error = err.Error()
+			}
+			writeResponse(c, r)
+			c.Close()
 		case "kill":
 			r := response{}
 			if err := s.container.Signal(syscall.Signal(req.Signal)); err != nil && !errors.Is(err, os.ErrProcessDone) {
@@ -378,6 +467,7 @@ func (s *shim) handOff() error {
 		"MOSS_SV_ATTACH=" + strings.Join(attach, ","),
 		"MOSS_SV_WAIT=" + strings.Join(wait, ","),
 		"MOSS_SV_STDINONCE=" + strconv.Itoa(b2i[s.opts.StdinOnce]),
+		"MOSS_SV_TTY=" + strconv.Itoa(b2i[s.tty]),
 	}
 	argv := []string{"moss", Role, s.opts.ID, s.opts.Bundle, s.opts.RuncRoot, s.opts.Socket,
 		strconv.FormatInt(s.opts.LogMaxSize, 10), strconv.Itoa(s.opts.LogMaxFiles)}

@@ -15,6 +15,9 @@ without -i); attached clients and waiters handed over are listed in the
 environment too. An attached client that asked for stdin sends the
 container's input on its connection after the request; with
 MOSS_SV_STDINONCE=1 the container's stdin closes when that input ends.
+With MOSS_SV_TTY=1 the container runs on a terminal: the "stdout pipe" and
+the "stdin" are its master (there is no stderr), attached clients get the
+raw output without frame headers, and resize requests set its size.
 The request protocol is the Go client's (client.go): one JSON object per
 connection, answered with one JSON line.
 */
@@ -34,6 +37,8 @@ connection, answered with one JSON line.
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,7 +56,7 @@ static char sv_finished[64];
 // The container's stdin: input read from one client at a time, written as
 // the pipe takes it (non-blocking, so that a container that does not read
 // its input cannot stall its output).
-static int sv_stdin = -1, sv_stdin_once, sv_stdin_closing;
+static int sv_stdin = -1, sv_stdin_once, sv_stdin_closing, sv_tty;
 static char sv_inbuf[65536];
 static size_t sv_inlen, sv_inoff;
 
@@ -189,7 +194,7 @@ static void sv_output(int which, const char *p, size_t n) {
 	for (int i = 0; i < sv_n; i++) {
 		struct sv_client *c = &sv_c[i];
 		if (c->kind != C_ATTACH || (which == 0 && !c->out) || (which == 1 && !c->err)) continue;
-		if (sv_writeall(c->fd, (char *)hdr, 8) < 0 || sv_writeall(c->fd, p, n) < 0) { sv_drop(i); i--; }
+		if ((!sv_tty && sv_writeall(c->fd, (char *)hdr, 8) < 0) || sv_writeall(c->fd, p, n) < 0) { sv_drop(i); i--; }
 	}
 }
 
@@ -228,6 +233,16 @@ static int sv_request(struct sv_client *c) {
 	if (strstr(req, "\"op\":\"wait\"")) {
 		c->kind = C_WAIT;
 		return 1;
+	}
+	if (strstr(req, "\"op\":\"resize\"")) {
+		const char *h = strstr(req, "\"height\":"), *w = strstr(req, "\"width\":");
+		struct winsize ws = {.ws_row = h ? atoi(h + 9) : 0, .ws_col = w ? atoi(w + 8) : 0};
+		if (!sv_tty) sv_reply(c->fd, "{\"error\":\"the container has no TTY\"}\n");
+		else if (ioctl(sv_fd[0], TIOCSWINSZ, &ws) < 0) {
+			snprintf(resp, sizeof(resp), "{\"error\":\"resize: %s\"}\n", strerror(errno));
+			sv_reply(c->fd, resp);
+		} else sv_reply(c->fd, "{}\n");
+		return 0;
 	}
 	if (strstr(req, "\"op\":\"kill\"")) {
 		const char *p = strstr(req, "\"signal\":");
@@ -337,6 +352,8 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 		fcntl(sv_stdin, F_SETFL, fcntl(sv_stdin, F_GETFL) | O_NONBLOCK);
 	}
 	sv_stdin_once = atoi(getenv("MOSS_SV_STDINONCE") ?: "0");
+	sv_tty = atoi(getenv("MOSS_SV_TTY") ?: "0");
+	if (sv_fd[1] < 0) sv_pipe_open[1] = 0;
 	struct stat st;
 	if (fstat(sv_logfd, &st) == 0) sv_logsize = st.st_size;
 	sv_handoff(getenv("MOSS_SV_ATTACH"), C_ATTACH);
@@ -409,7 +426,8 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 				} else if (r == 0) {
 					// The client's input ended (it half-closed).
 					c->ineof = 1;
-					if (sv_stdin_once) { sv_stdin_closing = 1; sv_stdin_flush(); }
+					// As docker: a TTY's input stays open (a detach ends it).
+					if (sv_stdin_once && !sv_tty) { sv_stdin_closing = 1; sv_stdin_flush(); }
 				} else if (errno != EINTR && errno != EAGAIN) {
 					sv_drop(k);
 				}
