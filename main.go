@@ -21,6 +21,7 @@ import (
 	"github.com/moss-containers/moss/agent/rootless"
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/cli"
+	_ "github.com/moss-containers/moss/internal/mossinit"
 	_ "github.com/moss-containers/moss/internal/nsjoin"
 )
 

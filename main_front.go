@@ -20,6 +20,7 @@ import (
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/cli"
 	"github.com/moss-containers/moss/internal/agentexe"
+	_ "github.com/moss-containers/moss/internal/mossinit"
 	"github.com/moss-containers/moss/internal/paths"
 )
 

@@ -54,6 +54,9 @@ type Agent struct {
 	// binary, so libcontainer need not copy it again for every container.
 	shimExe  string
 	sealed   *os.File
+	// initBinary is bind-mounted into containers run with --init: a file
+	// on disk with the mossinit constructor (the front binary, or this one).
+	initBinary string
 	launcher *shim.Launcher
 	started  time.Time
 
@@ -231,6 +234,10 @@ func listen(path string) (net.Listener, error) {
 // is cheaper than this one's (internal/agentexe); else this binary.
 func (a *Agent) sealExe() error {
 	src := os.Getenv(agentexe.EnvShimBinary)
+	a.initBinary = src
+	if a.initBinary == "" {
+		a.initBinary, _ = os.Executable()
+	}
 	if src == "" {
 		if exeseal.IsSelfExeCloned() {
 			a.shimExe = "/proc/self/exe"

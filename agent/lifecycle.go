@@ -166,9 +166,6 @@ func validateHost(h *container.HostConfig) error {
 			return kindErr(errInvalid, "unknown log option %q for json-file (max-size, max-file)", k)
 		}
 	}
-	if h.Init != nil && *h.Init {
-		return kindErr(errInvalid, "--init is not supported yet")
-	}
 	if h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
 		return kindErr(errInvalid, "restart policy %q is not supported yet", h.RestartPolicy.Name)
 	}
@@ -278,6 +275,7 @@ func (a *Agent) launch(c *Container, rootfs string) (int, error) {
 	s, err := spec.Build(spec.Input{
 		ID: c.ID, Rootfs: rootfs, Config: c.Config, Host: h, EtcDir: etc,
 		SingleID: a.singleID, Seccomp: a.cfg.Runtime.SeccompEnabled(), Seccomp32: a.cfg.Runtime.Seccomp32,
+		InitBinary: a.initBinary,
 	})
 	if err != nil {
 		if errors.Is(err, spec.ErrInvalid) {

@@ -56,6 +56,9 @@ type Input struct {
 	Seccomp bool
 	// Seccomp32 keeps the 32-bit x86 ABI in the profile.
 	Seccomp32 bool
+	// InitBinary, with Host.Init, is bind-mounted as InitPath and runs the
+	// command as its child (internal/mossinit).
+	InitBinary string
 }
 
 // ErrInvalid marks configuration errors caused by the user's input.
@@ -70,6 +73,13 @@ func Build(in Input) (*specs.Spec, error) {
 	args := append(append([]string{}, cfg.Entrypoint...), cfg.Cmd...)
 	if len(args) == 0 {
 		return nil, fmt.Errorf("%w: no command specified", ErrInvalid)
+	}
+	withInit := host != nil && host.Init != nil && *host.Init
+	if withInit {
+		if in.InitBinary == "" {
+			return nil, fmt.Errorf("%w: --init: no init binary", ErrInvalid)
+		}
+		args = append([]string{InitPath, "--"}, args...)
 	}
 	u, err := resolveUser(in.Rootfs, cfg.User)
 	if err != nil {
@@ -115,7 +125,7 @@ func Build(in Input) (*specs.Spec, error) {
 			Rlimits:         []specs.POSIXRlimit{},
 			Terminal:        cfg.Tty,
 		},
-		Mounts: mounts(in, host),
+		Mounts: mounts(in, host, withInit),
 		Linux: &specs.Linux{
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
@@ -347,7 +357,10 @@ var capNames = []string{
 
 func allCaps() []string { return capNames }
 
-func mounts(in Input, host *container.HostConfig) []specs.Mount {
+// InitPath is where `run --init` finds its init in the container.
+const InitPath = "/sbin/moss-init"
+
+func mounts(in Input, host *container.HostConfig, withInit bool) []specs.Mount {
 	ptsOpts := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
 	if !in.SingleID {
 		ptsOpts = append(ptsOpts, "gid=5")
@@ -373,6 +386,10 @@ func mounts(in Input, host *container.HostConfig) []specs.Mount {
 			Destination: "/etc/" + f, Type: "bind", Source: filepath.Join(in.EtcDir, f),
 			Options: []string{"rbind", "rprivate", "nosuid", "nodev"},
 		})
+	}
+	if withInit {
+		m = append(m, specs.Mount{Destination: InitPath, Type: "bind", Source: in.InitBinary,
+			Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	}
 	return m
 }
