@@ -93,9 +93,9 @@ func (a *app) attachWait(id string, o attachOptions) (code int, detached bool, e
 	}
 	detach := make(chan struct{})
 	if o.stdin {
-		in := a.in
+		in := a.input()
 		if o.tty {
-			in = escape.NewReader(a.in, keys)
+			in = escape.NewReader(in, keys)
 		}
 		go func() {
 			if a.copyInput(conn, in) {
@@ -126,10 +126,6 @@ func (a *app) attachWait(id string, o attachOptions) (code int, detached bool, e
 	}
 	return int(w.StatusCode), false, nil
 }
-
-// copyStdin sends this process's stdin to conn and half-closes it at the
-// end, which the other side reads as the end of the input.
-func (a *app) copyStdin(conn net.Conn) { a.copyInput(conn, a.in) }
 
 // copyInput sends in to conn and half-closes it at the end; it reports
 // whether in ended with the detach keys (escape.Reader).

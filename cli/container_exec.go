@@ -81,11 +81,11 @@ func (a *app) exec(o *execOptions, ctr string, cmd []string) error {
 	defer conn.Close()
 	detached := make(chan struct{})
 	if req.AttachStdin {
-		var in io.Reader = a.in
+		in := a.input()
 		if o.tty {
 			restore := a.rawInput()
 			defer restore()
-			in = escape.NewReader(a.in, keys)
+			in = escape.NewReader(in, keys)
 		}
 		go func() {
 			if a.copyInput(conn, in) {

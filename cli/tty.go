@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"errors"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -74,5 +77,33 @@ func (a *app) followSize(resize func(h, w uint)) func() {
 	return func() {
 		signal.Stop(ch)
 		close(done)
+	}
+}
+
+// input is this process's stdin for an attach. A terminal is shared with
+// other processes (the shell, earlier commands), and one of them may leave
+// it in non-blocking mode: reads then fail with EAGAIN, which would end
+// the attach's input. input waits for data instead (poll) and reads again.
+func (a *app) input() io.Reader {
+	f, ok := a.in.(*os.File)
+	if !ok {
+		return a.in
+	}
+	return &pollReader{f: f, fd: int(f.Fd())} // Fd: blocking mode, as a terminal normally is
+}
+
+type pollReader struct {
+	f  *os.File
+	fd int
+}
+
+func (r *pollReader) Read(p []byte) (int, error) {
+	for {
+		n, err := r.f.Read(p)
+		if n == 0 && errors.Is(err, syscall.EAGAIN) {
+			_, _ = unix.Poll([]unix.PollFd{{Fd: int32(r.fd), Events: unix.POLLIN}}, -1)
+			continue
+		}
+		return n, err
 	}
 }

@@ -62,6 +62,16 @@ func (s *tmuxSession) waitFor(what string, cond func(string) bool) {
 	}
 }
 
+// waitPrompt waits until the screen's last non-empty line ends with the
+// prompt p: the shell behind it waits for input again.
+func (s *tmuxSession) waitPrompt(p string) {
+	s.t.Helper()
+	s.waitFor(fmt.Sprintf("the prompt %q", p), func(sc string) bool {
+		lines := strings.Split(strings.TrimRight(sc, "\n "), "\n")
+		return strings.HasSuffix(strings.TrimSpace(lines[len(lines)-1]), p)
+	})
+}
+
 // waitText waits until text is on the screen.
 func (s *tmuxSession) waitText(text string) {
 	s.t.Helper()
@@ -79,7 +89,7 @@ func TestTTY(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := newTmux(t, 100, 30)
 			s.line(cli + " run -it --rm " + image + " sh")
-			s.waitText("/ #")
+			s.waitPrompt("/ #")
 			// $((…)) is evaluated inside: the echo of the typed line alone
 			// does not satisfy the wait.
 			s.line("stty size; echo size-$((40+2))")
@@ -94,7 +104,7 @@ func TestTTY(t *testing.T) {
 				t.Fatalf("stty size does not follow the resize to 120x40:\n%s", sc)
 			}
 			s.line("exit 3")
-			s.waitText("host$")
+			s.waitPrompt("host$")
 			s.line("echo rc=$?")
 			s.waitText("rc=3")
 		})
@@ -107,32 +117,37 @@ func TestDetachAttach(t *testing.T) {
 	s := newTmux(t, 100, 30)
 	s.line(mossBin + " run -it --name detach1 " + image + " sh")
 	rmf(t, "detach1")
-	s.waitText("/ #")
+	s.waitPrompt("/ #")
 	s.line("echo first-$((1+1))")
 	s.waitText("first-2")
 	s.keys("C-p", "C-q")
+	s.waitPrompt("host$")
 	s.line("echo detached=$?")
 	s.waitText("detached=0")
 	if st := strings.TrimSpace(mustMoss(t, "inspect", "--format", "{{.State.Status}}", "detach1")); st != "running" {
 		t.Fatalf("after the detach keys the container is %s", st)
 	}
 	s.line(mossBin + " attach detach1")
-	time.Sleep(300 * time.Millisecond) // attach has no prompt of its own
+	// attach shows only new output: an empty line brings a prompt.
+	s.keys("Enter")
+	s.waitPrompt("/ #")
 	s.line("echo again-$((40+2))")
 	s.waitText("again-42")
 	// Other keys than the sequence pass: Ctrl-P then x.
 	s.keys("C-p", "x")
 	s.keys("C-u") // clear the shell's line
 	s.keys("C-p", "C-q")
+	s.waitPrompt("host$")
 	s.line("echo attach=$?")
 	s.waitText("attach=0")
 	if _, err := exec.LookPath("docker"); err == nil {
 		s.line("DOCKER_HOST=unix://" + socketPath() + " docker exec -it detach1 sh")
-		time.Sleep(300 * time.Millisecond)
+		s.waitPrompt("/ #")
 		s.line("echo in-exec-$((2+5)); tty")
 		s.waitText("in-exec-7")
 		s.waitText("/dev/pts/")
 		s.line("exit 6")
+		s.waitPrompt("host$")
 		s.line("echo exec=$?")
 		s.waitText("exec=6")
 	}

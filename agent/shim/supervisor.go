@@ -45,10 +45,10 @@ connection, answered with one JSON line.
 #define SV_MAXC 256
 #define SV_LINEMAX 16384
 enum { C_REQ, C_ATTACH, C_WAIT };
-struct sv_client { int fd, kind, out, err, in, ineof, len; char buf[1024]; };
+struct sv_client { int id, fd, kind, out, err, in, ineof, len; char buf[1024]; };
 
 static struct sv_client sv_c[SV_MAXC];
-static int sv_n, sv_pid, sv_exited, sv_code, sv_sig, sv_pipe_open[2] = {1, 1};
+static int sv_nextid, sv_n, sv_pid, sv_exited, sv_code, sv_sig, sv_pipe_open[2] = {1, 1};
 static int sv_fd[2] = {-1, -1}, sv_listen = -1, sv_logfd = -1, sv_maxfiles = 1;
 static long long sv_logsize, sv_maxsize;
 static const char *sv_logpath, *sv_bundle, *sv_socket, *sv_statedir, *sv_cgroups;
@@ -71,7 +71,7 @@ static void sv_add(int fd, int kind, int out, int err, int in) {
 	if (sv_n >= SV_MAXC) { close(fd); return; }
 	struct sv_client *c = &sv_c[sv_n++];
 	memset(c, 0, sizeof(*c));
-	c->fd = fd; c->kind = kind; c->out = out; c->err = err; c->in = in;
+	c->id = ++sv_nextid; c->fd = fd; c->kind = kind; c->out = out; c->err = err; c->in = in;
 	if (kind == C_ATTACH) sv_timeout(fd);
 }
 
@@ -369,6 +369,7 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 	for (;;) {
 		if (sv_exited && !sv_pipe_open[0] && !sv_pipe_open[1]) sv_finish();
 		struct pollfd pfd[SV_MAXC + 8];
+		int ids[SV_MAXC]; // the client each pfd slot from base on was for
 		int n = 0, base;
 		pfd[n++] = (struct pollfd){.fd = sv_pipe_open[0] ? sv_fd[0] : -1, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = sv_pipe_open[1] ? sv_fd[1] : -1, .events = POLLIN};
@@ -382,6 +383,7 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 			if (c->kind == C_REQ) ev = POLLIN;
 			// Input is read while the pipe has taken all of the last.
 			else if (c->kind == C_ATTACH && c->in && !c->ineof && sv_stdin >= 0 && sv_inlen == 0) ev = POLLIN;
+			ids[n - base] = c->id;
 			pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
 		}
 		if (poll(pfd, n, -1) < 0) {
@@ -409,14 +411,18 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 			int fd = accept4(sv_listen, NULL, NULL, SOCK_CLOEXEC);
 			if (fd >= 0) sv_add(fd, C_REQ, 0, 0, 0);
 		}
-		// Clients: requests to read, hang-ups of attached ones. Walk a
-		// snapshot backwards since sv_drop moves the last entry.
+		// Clients: requests to read, input, hang-ups of attached ones. The
+		// output above may have dropped clients (sv_drop moves the last
+		// entry into the gap, and a new one may reuse a descriptor): each
+		// poll result goes to the client it was for, found by its id.
 		int clients = n - base;
-		for (int k = clients - 1; k >= 0; k--) {
-			if (k >= sv_n) continue;
-			struct sv_client *c = &sv_c[k];
-			short re = pfd[base + k].revents;
+		for (int s = clients - 1; s >= 0; s--) {
+			short re = pfd[base + s].revents;
 			if (!re) continue;
+			int k = -1;
+			for (int j = 0; j < sv_n; j++) if (sv_c[j].id == ids[s]) { k = j; break; }
+			if (k < 0) continue; // dropped meanwhile
+			struct sv_client *c = &sv_c[k];
 			if (c->kind == C_ATTACH && (re & POLLIN) && sv_stdin >= 0 && sv_inlen == 0) {
 				ssize_t r = read(c->fd, sv_inbuf, sizeof(sv_inbuf));
 				if (r > 0) {
