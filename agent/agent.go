@@ -52,13 +52,13 @@ type Agent struct {
 	singleID       bool
 	// shimExe is the binary shims run from: a sealed memfd copy of this
 	// binary, so libcontainer need not copy it again for every container.
-	shimExe  string
-	sealed   *os.File
+	shimExe string
+	sealed  *os.File
 	// initBinary is bind-mounted into containers run with --init: a file
 	// on disk with the mossinit constructor (the front binary, or this one).
 	initBinary string
-	launcher *shim.Launcher
-	started  time.Time
+	launcher   *shim.Launcher
+	started    time.Time
 
 	// deleting counts layer deletions in flight (reap.go).
 	deleting sync.WaitGroup

@@ -86,7 +86,8 @@ func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io
 }
 
 // followLog tails the current log file from its end until the container is
-// no longer running.
+// no longer running (or, with --until, that time has passed). When the
+// file is rotated, the rest of the old one is read before the new one.
 func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logOptions, w io.Writer, flush func()) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -96,11 +97,9 @@ func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logO
 	off, _ := f.Seek(0, io.SeekEnd)
 	br := bufio.NewReader(f)
 	var partial []byte
-	for {
-		c.mu.Lock()
-		running := c.State.Status == "running"
-		changed := c.changed
-		c.mu.Unlock()
+	// drain sends the complete entries up to the end of f; it reports
+	// false when the client is gone.
+	drain := func() bool {
 		for {
 			line, err := br.ReadBytes('\n')
 			if len(line) > 0 && line[len(line)-1] == '\n' {
@@ -110,30 +109,48 @@ func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logO
 				var e jsonlog.Entry
 				if json.Unmarshal(line, &e) == nil && o.want(e) {
 					if writeFrame(w, e, o.timestamps) != nil {
-						return nil
+						return false
 					}
 				}
 				continue
 			}
 			partial = append(partial, line...)
 			if err != nil {
-				break
+				return true
 			}
 		}
-		flush()
-		if !running {
+	}
+	for {
+		c.mu.Lock()
+		running := c.State.Status == "running"
+		changed := c.changed
+		c.mu.Unlock()
+		if !drain() {
 			return nil
 		}
-		// Rotation: the file was replaced or truncated; reopen.
+		// Rotation: the file was replaced or truncated; what the old one
+		// got meanwhile comes first, then the new one from its start.
 		if st, err := os.Stat(path); err == nil {
 			if fst, ferr := f.Stat(); ferr == nil && (!os.SameFile(st, fst) || st.Size() < off) {
+				if os.SameFile(st, fst) { // truncated in place: nothing more to read there
+					partial = nil
+				} else if !drain() {
+					return nil
+				}
 				f.Close()
 				if f, err = os.Open(path); err != nil {
 					return nil
 				}
 				br.Reset(f)
 				off, partial = 0, nil
+				if !drain() {
+					return nil
+				}
 			}
+		}
+		flush()
+		if !running || (!o.until.IsZero() && time.Now().After(o.until)) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

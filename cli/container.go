@@ -228,18 +228,25 @@ func (a *app) renameCmd() *cobra.Command {
 }
 
 func (a *app) waitCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "wait CONTAINER [CONTAINER...]",
+	var condition string
+	c := &cobra.Command{
+		Use:   "wait [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Block until one or more containers stop, then print their exit codes",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch condition {
+			case "not-running", "next-exit", "removed":
+			default:
+				return &statusError{code: exitFailure, msg: fmt.Sprintf("moss: invalid --condition %q: use not-running, next-exit or removed", condition)}
+			}
 			cl, err := a.client()
 			if err != nil {
 				return err
 			}
+			q := url.Values{"condition": {condition}}
 			return a.eachArg(args, func(name string) error {
 				var w container.WaitResponse
-				if err := cl.call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/wait", nil, nil, &w); err != nil {
+				if err := cl.call(http.MethodPost, "/containers/"+url.PathEscape(name)+"/wait", q, nil, &w); err != nil {
 					return err
 				}
 				if w.Error != nil && w.Error.Message != "" {
@@ -250,6 +257,8 @@ func (a *app) waitCmd() *cobra.Command {
 			})
 		},
 	}
+	c.Flags().StringVar(&condition, "condition", "not-running", "Condition to wait for: not-running, next-exit or removed")
+	return c
 }
 
 // confirm asks docker's [y/N] question on the command's streams.
