@@ -63,6 +63,8 @@ type Agent struct {
 	// deleting counts layer deletions in flight (reap.go).
 	deleting sync.WaitGroup
 
+	events eventBus
+
 	mu         sync.Mutex
 	execs      map[string]*execInstance
 	containers map[string]*Container

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/moss-containers/moss/agent/spec"
 	"github.com/moss-containers/moss/storage"
@@ -46,6 +47,7 @@ func (a *Agent) routes() http.Handler {
 
 	h("POST /containers/create", a.postCreate)
 	h("GET /containers/json", a.getContainers)
+	h("GET /events", a.getEvents)
 	h("GET /containers/{id}/json", a.getContainer)
 	h("POST /containers/{id}/start", a.postStart)
 	h("POST /containers/{id}/stop", a.postStop)
@@ -386,12 +388,14 @@ func (a *Agent) postRename(w http.ResponseWriter, r *http.Request) error {
 	a.names[name] = c.ID
 	a.mu.Unlock()
 	c.mu.Lock()
+	oldName := c.Name
 	c.Name = name
 	err = a.save(c)
 	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	a.containerEvent(c, events.ActionRename, map[string]string{"oldName": "/" + oldName})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
@@ -216,6 +217,7 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.containerEvent(c, events.ActionAttach, nil)
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return fmt.Errorf("connection cannot be hijacked")

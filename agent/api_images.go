@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 
 	"github.com/moss-containers/moss/storage"
@@ -159,6 +160,7 @@ func (a *Agent) postImagesCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.imageEvent(events.ActionImport, "sha256:"+img.ID, ref)
 	s := newJSONStream(w)
 	s.send(map[string]interface{}{"status": "sha256:" + img.ID})
 	return nil
@@ -218,6 +220,7 @@ func (a *Agent) postImagesLoad(w http.ResponseWriter, r *http.Request) error {
 	}
 	s := newJSONStream(w)
 	for _, n := range names {
+		a.imageEvent(events.ActionLoad, n, n)
 		s.send(map[string]interface{}{"stream": n + "\n"})
 	}
 	return nil
@@ -261,6 +264,7 @@ func (a *Agent) postTag(w http.ResponseWriter, r *http.Request, name string) err
 	if err := a.store.Tag(name, ref); err != nil {
 		return imageErr(err, name)
 	}
+	a.imageEvent(events.ActionTag, name, ref)
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
@@ -276,12 +280,14 @@ func (a *Agent) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	out := []image.DeleteResponse{}
 	for _, u := range untagged {
 		out = append(out, image.DeleteResponse{Untagged: u})
+		a.imageEvent(events.ActionUnTag, u, u)
 	}
 	for _, d := range deleted {
 		if !strings.HasPrefix(d, "sha256:") {
 			d = "sha256:" + d
 		}
 		out = append(out, image.DeleteResponse{Deleted: d})
+		a.imageEvent(events.ActionDelete, d, "")
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/agent/spec"
@@ -26,6 +27,8 @@ type execInstance struct {
 	ID  string
 	c   *Container
 	req container.ExecCreateRequest
+
+	done chan struct{} // closed by finish
 
 	mu       sync.Mutex
 	started  bool
@@ -60,13 +63,14 @@ func (a *Agent) postExecCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := checkRunning(c); err != nil {
 		return err
 	}
-	e := &execInstance{ID: newID(), c: c, req: req}
+	e := &execInstance{ID: newID(), c: c, req: req, done: make(chan struct{})}
 	a.mu.Lock()
 	if a.execs == nil {
 		a.execs = map[string]*execInstance{}
 	}
 	a.execs[e.ID] = e
 	a.mu.Unlock()
+	a.containerEvent(c, events.Action("exec_create: "+strings.Join(req.Cmd, " ")), map[string]string{"execID": e.ID})
 	writeJSON(w, http.StatusCreated, container.ExecCreateResponse{ID: e.ID})
 	return nil
 }
@@ -202,6 +206,7 @@ func (e *execInstance) finish(code int) {
 	e.mu.Lock()
 	e.running, e.exitCode, e.proc = false, &code, nil
 	e.mu.Unlock()
+	close(e.done)
 }
 
 // startFailure is the exit code docker gives an exec that could not start.
@@ -233,6 +238,13 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 	if err := e.begin(); err != nil {
 		return err
 	}
+	a.containerEvent(e.c, events.Action("exec_start: "+strings.Join(e.req.Cmd, " ")), map[string]string{"execID": e.ID})
+	defer func() { // once it ended (or, detached, whenever it ends)
+		go func() {
+			<-e.done
+			a.containerEvent(e.c, events.ActionExecDie, map[string]string{"execID": e.ID, "exitCode": strconv.Itoa(*e.exitCode)})
+		}()
+	}()
 	if req.Detach {
 		x, err := shim.StartExec(a.shimExe, a.dirs.RuncRoot(), e.c.ID, sp, nil, nil, nil)
 		if err != nil {

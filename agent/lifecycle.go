@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/agent/spec"
@@ -126,6 +127,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	a.mu.Lock()
 	a.containers[id] = c
 	a.mu.Unlock()
+	a.containerEvent(c, events.ActionCreate, nil)
 	return c, nil, nil
 }
 
@@ -236,6 +238,7 @@ func (a *Agent) start(c *Container) error {
 	}
 	c.notify()
 	go a.watch(c, c.State.Generation)
+	a.containerEventLocked(c, events.ActionStart, nil)
 	return nil
 }
 
@@ -396,7 +399,9 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 		a.settle(c)
 	}
 	c.notify()
+	code := strconv.Itoa(c.State.ExitCode)
 	c.mu.Unlock()
+	a.containerEvent(c, events.ActionDie, map[string]string{"exitCode": code})
 	if auto {
 		// Removal unmounts and deletes the layer; the metadata is only
 		// written when that fails.
@@ -436,7 +441,11 @@ func (a *Agent) kill(c *Container, sig syscall.Signal) error {
 	if !running {
 		return kindErr(errConflict, "Cannot kill container: %s: Container %s is not running", c.ID, c.ID)
 	}
-	return shim.Kill(a.socket(c.ID), sig)
+	if err := shim.Kill(a.socket(c.ID), sig); err != nil {
+		return err
+	}
+	a.containerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	return nil
 }
 
 // stop signals the container and kills it after timeout.
@@ -453,12 +462,16 @@ func (a *Agent) stop(c *Container, sig syscall.Signal, timeout time.Duration) er
 	}
 	if err := shim.Kill(a.socket(c.ID), sig); err != nil && !errors.Is(err, shim.ErrGone) {
 		a.log.Debug("stop signal", "id", c.ID, "error", err)
+	} else {
+		a.containerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
 	}
 	exited := func(st State) bool { return st.Generation != gen || st.Status != "running" }
 	if timeout < 0 || !a.waitFor(c, exited, timeout) {
 		_ = shim.Kill(a.socket(c.ID), syscall.SIGKILL)
+		a.containerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
 		a.waitFor(c, exited, 30*time.Second)
 	}
+	a.containerEvent(c, events.ActionStop, nil)
 	return nil
 }
 
@@ -521,6 +534,7 @@ func (a *Agent) remove(c *Container, force, later bool) error {
 		delete(a.names, c.Name)
 	}
 	a.mu.Unlock()
+	a.containerEvent(c, events.ActionDestroy, nil)
 	c.mu.Lock()
 	c.State.Status = "gone"
 	close(c.removed)

@@ -14,7 +14,7 @@ import (
 )
 
 func (a *app) addSystemCommands(root *cobra.Command) {
-	root.AddCommand(a.infoCmd(), a.versionCmd())
+	root.AddCommand(a.infoCmd(), a.versionCmd(), a.eventsCmd())
 }
 
 func (a *app) infoCmd() *cobra.Command {
