@@ -48,6 +48,7 @@ func (a *Agent) routes() http.Handler {
 	h("POST /containers/create", a.postCreate)
 	h("GET /containers/json", a.getContainers)
 	h("GET /events", a.getEvents)
+	h("GET /containers/{id}/top", a.getTop)
 	h("GET /containers/{id}/json", a.getContainer)
 	h("POST /containers/{id}/start", a.postStart)
 	h("POST /containers/{id}/stop", a.postStop)

@@ -102,3 +102,24 @@ func TestValidateHostLogOptions(t *testing.T) {
 		t.Error("parseSize")
 	}
 }
+
+func TestParsePS(t *testing.T) {
+	out := "UID          PID    PPID  C STIME TTY          TIME CMD\n" +
+		"root           1       0  0 08:00 ?        00:00:00 /sbin/init splash\n" +
+		"100000      4242    4200  0 08:01 ?        00:00:00 sleep 1000\n" +
+		"100000      4243    4242  0 08:01 pts/0    00:00:00 sh -c echo a  b\n"
+	top, err := parsePS(out, map[int]bool{4242: true, 4243: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"100000", "4242", "4200", "0", "08:01", "?", "00:00:00", "sleep 1000"},
+		{"100000", "4243", "4242", "0", "08:01", "pts/0", "00:00:00", "sh -c echo a b"},
+	}
+	if !reflect.DeepEqual(top.Processes, want) || len(top.Titles) != 8 {
+		t.Fatalf("%q %q", top.Titles, top.Processes)
+	}
+	if _, err := parsePS("USER COMMAND\nroot init\n", nil); err == nil {
+		t.Fatal("ps output without a PID column accepted")
+	}
+}

@@ -45,13 +45,24 @@ func TestExec(t *testing.T) {
 	if want := fmt.Sprintf("%x", sha256.Sum256([]byte(data))); r.code != 0 || !strings.HasPrefix(r.stdout, want) {
 		t.Fatalf("exec -i: code %d, %q, want %s", r.code, r.stdout, want)
 	}
-	// -d: started in the background, seen by ps in the container.
+	// -d: started in the background, seen by top (and by ps inside).
 	if out := mustMoss(t, "exec", "-d", "exc", "sleep", "4242"); out != "" {
 		t.Errorf("exec -d printed %q", out)
 	}
-	waitFor(t, "the detached exec's process", 5*time.Second, func() bool {
-		return strings.Contains(mustMoss(t, "exec", "exc", "ps"), "sleep 4242")
+	waitFor(t, "the detached exec's process in top", 5*time.Second, func() bool {
+		return strings.Contains(mustMoss(t, "top", "exc"), "sleep 4242")
 	})
+	if out := mustMoss(t, "exec", "exc", "ps"); !strings.Contains(out, "sleep 4242") {
+		t.Errorf("ps in the container does not show the detached exec:\n%s", out)
+	}
+	// top lists only the container's processes, with ps's options.
+	top := mustMoss(t, "top", "exc", "-o", "pid,args")
+	if lines := strings.Split(strings.TrimSpace(top), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "PID") || !strings.Contains(top, "sleep 1000") {
+		t.Errorf("top -o pid,args:\n%s", top)
+	}
+	if r := moss(t, "top", "exc", "-o", "args"); r.code == 0 || !strings.Contains(r.stderr, "PID") {
+		t.Errorf("top without a PID column: %d %q", r.code, r.stderr)
+	}
 	// A command that does not exist: docker's 127 and message.
 	r = moss(t, "exec", "exc", "no-such-command")
 	if r.code != 127 || !strings.Contains(r.stdout+r.stderr, "executable file not found") {
@@ -68,6 +79,9 @@ func TestExec(t *testing.T) {
 		if d := docker(t, "exec", "-d", "exc", "sleep", "4343"); d.code != 0 {
 			t.Errorf("docker exec -d: %d %q", d.code, d.stderr)
 		}
+		waitFor(t, "docker top to show the detached exec", 5*time.Second, func() bool {
+			return strings.Contains(docker(t, "top", "exc").stdout, "sleep 4343")
+		})
 	}
 }
 
