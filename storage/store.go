@@ -281,6 +281,30 @@ func (s *Store) ContainerDir(id string) (string, error) {
 	return d, err
 }
 
+// Change is one path a container's layer changed: Kind 0 modified, 1
+// added, 2 deleted (Docker's numbers).
+type Change struct {
+	Path string
+	Kind int
+}
+
+// Changes lists what the container's layer changed against its image.
+func (s *Store) Changes(id string) ([]Change, error) {
+	c, err := s.s.Container(id)
+	if err != nil {
+		return nil, errorf(ErrNotFound, "no such container layer: %s", id)
+	}
+	chs, err := s.s.Changes("", c.LayerID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Change, 0, len(chs))
+	for _, ch := range chs {
+		out = append(out, Change{Path: ch.Path, Kind: int(ch.Kind)})
+	}
+	return out, nil
+}
+
 // ContainerIDs lists the IDs of all container layers.
 func (s *Store) ContainerIDs() ([]string, error) {
 	cs, err := s.s.Containers()
