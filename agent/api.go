@@ -97,7 +97,7 @@ func (a *Agent) routes() http.Handler {
 		}
 		t0 := time.Now()
 		mux.ServeHTTP(w, r)
-		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "took", time.Since(t0))
+		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery, "took", time.Since(t0))
 	})
 }
 

@@ -117,12 +117,17 @@ func TestFrontBinary(t *testing.T) {
 	id := strings.TrimSpace(mustMoss(t, "run", "-d", image, "sleep", "100"))
 	rmf(t, id)
 	shimPID := pidFile(filepath.Join(dataDir, "containers", id, "shim.pid"))
-	exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", shimPID))
 	abs, _ := filepath.Abs(mossBin)
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
-	if err != nil || !strings.HasPrefix(exe, "/memfd:") || !strings.Contains(exe, abs) {
-		t.Fatalf("the shim runs %q (%v), want a sealed copy of %s", exe, err, abs)
+	// The shim re-executes itself as the supervisor: /proc/PID/exe may
+	// be missing for that moment.
+	waitFor(t, "the shim's executable", 5*time.Second, func() bool {
+		exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", shimPID))
+		return err == nil
+	})
+	if !strings.HasPrefix(exe, "/memfd:") || !strings.Contains(exe, abs) {
+		t.Fatalf("the shim runs %q, want a sealed copy of %s", exe, abs)
 	}
 }

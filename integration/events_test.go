@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,9 +63,13 @@ func TestEvents(t *testing.T) {
 		t.Errorf("bad filter: %d %q", r.code, r.stderr)
 	}
 	if _, err := exec.LookPath("docker"); err == nil {
-		d := docker(t, "events", "--since", start.Add(-time.Second).Format(time.RFC3339Nano), "--until", "0s", "--filter", "container=evrm", "--format", "{{.Action}}")
-		if d.code != 0 || strings.Fields(d.stdout)[0] != "create" {
-			t.Errorf("docker events: %d %q %q", d.code, d.stdout, d.stderr)
+		// docker's CLI sends a duration (--until 0s) in whole seconds; a
+		// time ends the stream at that instant.
+		since := strconv.FormatInt(start.Add(-2*time.Second).Unix(), 10)
+		until := time.Now().Add(500 * time.Millisecond).Format(time.RFC3339Nano)
+		d := docker(t, "events", "--since", since, "--until", until, "--filter", "container=evrm", "--format", "{{.Action}}")
+		if f := strings.Fields(d.stdout); d.code != 0 || len(f) == 0 || f[0] != "create" {
+			t.Errorf("docker events --since %s: %d %q %q", since, d.code, d.stdout, d.stderr)
 		}
 	}
 }
