@@ -60,21 +60,33 @@ func frameHeader(stream byte, n int) [8]byte {
 func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io.Writer, flush func()) error {
 	path := filepath.Join(a.bundle(c.ID), shim.LogFile)
 	_, maxFiles := logLimits(c.HostConfig.LogConfig.Config)
-	var entries []jsonlog.Entry
+	// Without --tail every entry goes out as it is read; with it, the last
+	// ones are kept in a ring.
+	var ring []jsonlog.Entry
+	next := 0
 	err := jsonlog.ReadAll(jsonlog.Files(path, maxFiles), func(e jsonlog.Entry) error {
-		if o.want(e) {
-			entries = append(entries, e)
+		if !o.want(e) {
+			return nil
+		}
+		switch {
+		case o.tail < 0:
+			return writeFrame(w, e, o.timestamps)
+		case o.tail == 0:
+		case len(ring) < o.tail:
+			ring = append(ring, e)
+		default:
+			ring[next] = e
+			next = (next + 1) % o.tail
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		// The client left, or the log is corrupt: what was sent stands.
+		a.log.Debug("logs", "id", c.ID, "error", err)
+		return nil
 	}
-	if o.tail >= 0 && len(entries) > o.tail {
-		entries = entries[len(entries)-o.tail:]
-	}
-	for _, e := range entries {
-		if err := writeFrame(w, e, o.timestamps); err != nil {
+	for i := range ring {
+		if err := writeFrame(w, ring[(next+i)%len(ring)], o.timestamps); err != nil {
 			return nil
 		}
 	}

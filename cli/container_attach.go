@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -187,28 +188,56 @@ func b(v bool) string {
 // has an 8-byte header, byte 0 the stream (0 stdin, 1 stdout, 2 stderr,
 // 3 a system error), bytes 4–7 the big-endian payload length.
 func demux(r io.Reader, stdout, stderr io.Writer) error {
+	// Output is written in batches: what the reader has buffered goes out
+	// in one write, flushed before the reader may block (so a follow or an
+	// attach shows lines as they come) and when the stream switches (so
+	// stdout and stderr keep their order).
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 256<<10)
+	}
+	bo, be := bufio.NewWriterSize(stdout, 64<<10), bufio.NewWriterSize(stderr, 64<<10)
+	defer bo.Flush()
+	defer be.Flush()
+	var last *bufio.Writer
 	var hdr [8]byte
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if br.Buffered() == 0 {
+			if err := bo.Flush(); err != nil {
+				return err
+			}
+			if err := be.Flush(); err != nil {
+				return err
+			}
+		}
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			if err == io.EOF || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return fmt.Errorf("read the output stream: %w", err)
 		}
 		n := int64(binary.BigEndian.Uint32(hdr[4:]))
-		var w io.Writer
+		var w *bufio.Writer
 		switch hdr[0] {
 		case 0, 1:
-			w = stdout
+			w = bo
 		case 2:
-			w = stderr
+			w = be
 		case 3:
-			msg, _ := io.ReadAll(io.LimitReader(r, n))
+			msg, _ := io.ReadAll(io.LimitReader(br, n))
 			return fmt.Errorf("error from the agent: %s", msg)
 		default:
 			return fmt.Errorf("read the output stream: unknown stream %d in frame header", hdr[0])
 		}
-		if _, err := io.CopyN(w, r, n); err != nil {
+		if last != nil && last != w {
+			if err := last.Flush(); err != nil {
+				return err
+			}
+		}
+		last = w
+		// writerOnly: bufio.Writer's ReadFrom would bypass the buffer
+		// for an empty one, a write per frame.
+		if _, err := io.CopyN(writerOnly{w}, br, n); err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("read the output stream: %w", io.ErrUnexpectedEOF)
 			}
@@ -216,3 +245,6 @@ func demux(r io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 }
+
+// writerOnly hides everything of a writer but Write.
+type writerOnly struct{ io.Writer }

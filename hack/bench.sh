@@ -165,6 +165,27 @@ if [ $have_podman = 1 ]; then
 fi
 "$moss" rm -f "$id" >/dev/null
 
+# A container writes 200 MB to stdout: all of it logged, then read back.
+logbytes=200000000
+line=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456
+lid=$("$moss" run -d "$img" sh -c "yes $line | head -c $logbytes")
+"$moss" wait "$lid" >/dev/null
+t0=$(date +%s%N)
+got=$("$moss" logs "$lid" | wc -c)
+t1=$(date +%s%N)
+row "200 MB to stdout, then logs > /dev/null (target >= 300 MB/s)" \
+	"moss $(awk -v b="$got" -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f MB/s", b / (ns / 1e9) / 1e6}') ($got of $logbytes bytes logged)"
+"$moss" rm -f "$lid" >/dev/null
+if [ $have_podman = 1 ]; then
+	plid=$(podman run -d --network none "$pimg" sh -c "yes $line | head -c $logbytes")
+	podman wait "$plid" >/dev/null
+	t0=$(date +%s%N)
+	pgot=$(podman logs "$plid" 2>/dev/null | wc -c)
+	t1=$(date +%s%N)
+	row "" "podman $(awk -v b="$pgot" -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f MB/s", b / (ns / 1e9) / 1e6}') ($pgot bytes)"
+	podman rm -f "$plid" >/dev/null 2>&1 || true
+fi
+
 start=$(date +%s%N)
 pids=()
 for i in $(seq "$parallel"); do

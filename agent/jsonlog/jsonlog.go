@@ -6,12 +6,14 @@ package jsonlog
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Entry is one log line (or a 16 KiB part of a longer one).
@@ -54,21 +56,168 @@ func ReadAll(files []string, fn func(Entry) error) error {
 }
 
 func decode(r io.Reader, fn func(Entry) error) error {
-	br := bufio.NewReaderSize(r, 64*1024)
+	br := bufio.NewReaderSize(r, 256*1024)
 	for {
-		line, err := br.ReadBytes('\n')
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull { // a line longer than the buffer
+			long := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		var e Entry
-		if jerr := json.Unmarshal(line, &e); jerr != nil {
-			return fmt.Errorf("corrupt log line: %w", jerr)
+		e, ok := parseLine(line)
+		if !ok {
+			if jerr := json.Unmarshal(line, &e); jerr != nil {
+				return fmt.Errorf("corrupt log line: %w", jerr)
+			}
 		}
 		if err := fn(e); err != nil {
 			return err
 		}
 	}
+}
+
+// parseLine reads a line in the supervisor's exact layout,
+// {"log":"…","stream":"…","time":"…"}, without reflection: reading a log
+// of millions of lines through encoding/json took 7 µs a line. It reports
+// false for anything else, which encoding/json then reads.
+func parseLine(line []byte) (Entry, bool) {
+	const pre = `{"log":"`
+	if !bytes.HasPrefix(line, []byte(pre)) {
+		return Entry{}, false
+	}
+	rest := line[len(pre):]
+	msg, n, ok := unquote(rest)
+	if !ok {
+		return Entry{}, false
+	}
+	rest = rest[n:]
+	const mid = `,"stream":"`
+	if !bytes.HasPrefix(rest, []byte(mid)) {
+		return Entry{}, false
+	}
+	rest = rest[len(mid):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return Entry{}, false
+	}
+	var stream string
+	switch s := rest[:end]; {
+	case bytes.Equal(s, []byte("stdout")):
+		stream = "stdout"
+	case bytes.Equal(s, []byte("stderr")):
+		stream = "stderr"
+	default:
+		stream = string(s)
+	}
+	rest = rest[end+1:]
+	const tpre = `,"time":"`
+	if !bytes.HasPrefix(rest, []byte(tpre)) {
+		return Entry{}, false
+	}
+	rest = rest[len(tpre):]
+	end = bytes.IndexByte(rest, '"')
+	if end < 0 || !bytes.HasPrefix(rest[end:], []byte(`"}`)) {
+		return Entry{}, false
+	}
+	t, ok := parseTime(rest[:end])
+	if !ok {
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, string(rest[:end])); err != nil {
+			return Entry{}, false
+		}
+	}
+	return Entry{Log: msg, Stream: stream, Time: t}, true
+}
+
+// parseTime reads the supervisor's own timestamps,
+// 2006-01-02T15:04:05.000000000Z, without allocating; other forms are
+// left to time.Parse.
+func parseTime(b []byte) (time.Time, bool) {
+	if len(b) != 30 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[29] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(s []byte) (int, bool) {
+		n := 0
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	var v [7]int
+	for i, r := range [7][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}, {20, 29}} {
+		n, ok := num(b[r[0]:r[1]])
+		if !ok {
+			return time.Time{}, false
+		}
+		v[i] = n
+	}
+	return time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], v[6], time.UTC), true
+}
+
+// unquote reads a JSON string's contents up to its closing quote and
+// returns it with the number of bytes consumed (the quote included).
+func unquote(b []byte) (string, int, bool) {
+	q := bytes.IndexByte(b, '"')
+	if q < 0 {
+		return "", 0, false
+	}
+	i := bytes.IndexByte(b[:q], '\\')
+	if i < 0 { // no escapes: the common case
+		return string(b[:q]), q + 1, true
+	}
+	out := make([]byte, 0, len(b))
+	out = append(out, b[:i]...)
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '"':
+			return string(out), i + 1, true
+		case c != '\\':
+			out = append(out, c)
+			continue
+		}
+		if i+1 >= len(b) {
+			return "", 0, false
+		}
+		i++
+		switch b[i] {
+		case '"', '\\', '/':
+			out = append(out, b[i])
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'u':
+			if i+4 >= len(b) {
+				return "", 0, false
+			}
+			v, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 16)
+			if err != nil || (v >= 0xd800 && v < 0xe000) { // surrogates: leave to encoding/json
+				return "", 0, false
+			}
+			out = utf8.AppendRune(out, rune(v))
+			i += 4
+		default:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
 }

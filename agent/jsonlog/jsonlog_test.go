@@ -1,6 +1,7 @@
 package jsonlog
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,5 +43,32 @@ func TestReadRotated(t *testing.T) {
 	err := ReadAll([]string{path}, func(Entry) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Fatalf("corrupt line: %v", err)
+	}
+}
+
+func TestParseLine(t *testing.T) {
+	for _, line := range []string{
+		`{"log":"plain line\n","stream":"stdout","time":"2026-12-01T08:00:00.123456789Z"}`,
+		`{"log":"esc \"q\" \\ \t tab \u0001 é ✓ \/\r\n","stream":"stderr","time":"2026-12-01T08:00:00Z"}`,
+		`{"log":"","stream":"stdout","time":"2026-12-01T08:00:00.5Z"}`,
+	} {
+		got, ok := parseLine([]byte(line + "\n"))
+		var want Entry
+		if err := json.Unmarshal([]byte(line), &want); err != nil {
+			t.Fatal(err)
+		}
+		if !ok || got.Log != want.Log || got.Stream != want.Stream || !got.Time.Equal(want.Time) {
+			t.Errorf("parseLine(%s) = %+v, %v; want %+v", line, got, ok, want)
+		}
+	}
+	// Other layouts are left to encoding/json.
+	for _, line := range []string{
+		`{"stream":"stdout","log":"x","time":"2026-12-01T08:00:00Z"}`,
+		`{"log":"\ud83d\ude00","stream":"stdout","time":"2026-12-01T08:00:00Z"}`,
+		`{"log":"x","stream":"stdout","time":"yesterday"}`,
+	} {
+		if _, ok := parseLine([]byte(line)); ok {
+			t.Errorf("parseLine accepted %s", line)
+		}
 	}
 }
