@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -164,14 +166,43 @@ func (a *Agent) inspect(c *Container) container.InspectResponse {
 	return resp
 }
 
-// writeUpgrade answers a hijacked attach or exec start: 101 UPGRADED when
-// the client asked to upgrade to tcp (docker's CLI does), else 200.
-func writeUpgrade(w io.Writer, r *http.Request, contentType string) {
-	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
-		fmt.Fprintf(w, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", contentType)
-		return
+// copyInput copies a client's input to dst, on a TTY through the detach
+// keys; it reports whether they ended it.
+func copyInput(dst io.Writer, src io.Reader, tty bool, keys []byte) (detached bool) {
+	if tty {
+		src = escape.NewReader(src, keys)
 	}
-	fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", contentType)
+	_, err := io.Copy(dst, src)
+	return errors.Is(err, escape.ErrDetached)
+}
+
+// hijackStream takes over the connection of an attach or exec start and
+// answers it: 101 UPGRADED when the client asked to upgrade to tcp
+// (docker's CLI does), else 200; a raw stream for a TTY, else Docker's
+// multiplexed one.
+func hijackStream(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("connection cannot be hijacked")
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	ct := "application/vnd.docker.multiplexed-stream"
+	if tty {
+		ct = "application/vnd.docker.raw-stream"
+	}
+	if strings.EqualFold(r.Header.Get("Upgrade"), "tcp") {
+		fmt.Fprintf(buf, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", ct)
+	} else {
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", ct)
+	}
+	if err := buf.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, buf, nil
 }
 
 // postResize sets the size of a running container's TTY.
@@ -218,23 +249,11 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.containerEvent(c, events.ActionAttach, nil)
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return fmt.Errorf("connection cannot be hijacked")
-	}
-	conn, buf, err := hj.Hijack()
+	conn, buf, err := hijackStream(w, r, c.Config.Tty)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	ct := "application/vnd.docker.multiplexed-stream"
-	if c.Config.Tty {
-		ct = "application/vnd.docker.raw-stream"
-	}
-	writeUpgrade(buf.Writer, r, ct)
-	if err := buf.Flush(); err != nil {
-		return nil
-	}
 	// A client that half-closes its side (no stdin) still reads: the
 	// stream ends when the container's output ends or a write fails.
 	stream, err := get()
@@ -245,13 +264,8 @@ func (a *Agent) postAttach(w http.ResponseWriter, r *http.Request) error {
 	if stdin && c.Config.OpenStdin {
 		// The client's input, until it half-closes; buffered bytes first.
 		// On a TTY the detach keys end the attach, as docker's do.
-		var in io.Reader = buf.Reader
-		if c.Config.Tty {
-			in = escape.NewReader(buf.Reader, keys)
-		}
 		go func() {
-			_, err := io.Copy(stream, in)
-			if errors.Is(err, escape.ErrDetached) {
+			if copyInput(stream, buf.Reader, c.Config.Tty, keys) {
 				stream.Close()
 				return
 			}

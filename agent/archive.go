@@ -83,6 +83,15 @@ func statPath(root, resolved, abs string) (*container.PathStat, error) {
 	return st, nil
 }
 
+// statIn resolves path in root and stats it (resolvePath, statPath).
+func statIn(root, path string) (resolved, abs string, st *container.PathStat, err error) {
+	if resolved, abs, err = resolvePath(root, path); err != nil {
+		return "", "", nil, err
+	}
+	st, err = statPath(root, resolved, abs)
+	return resolved, abs, st, err
+}
+
 func setStatHeader(w http.ResponseWriter, st *container.PathStat) error {
 	b, err := json.Marshal(st)
 	if err != nil {
@@ -112,11 +121,7 @@ func (a *Agent) headArchive(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return a.withRoot(c, func(root string) error {
-		resolved, abs, err := resolvePath(root, path)
-		if err != nil {
-			return err
-		}
-		st, err := statPath(root, resolved, abs)
+		_, _, st, err := statIn(root, path)
 		if err != nil {
 			return err
 		}
@@ -137,11 +142,7 @@ func (a *Agent) getArchive(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return a.withRoot(c, func(root string) error {
-		resolved, abs, err := resolvePath(root, path)
-		if err != nil {
-			return err
-		}
-		st, err := statPath(root, resolved, abs)
+		resolved, abs, st, err := statIn(root, path)
 		if err != nil {
 			return err
 		}

@@ -256,24 +256,12 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return fmt.Errorf("connection cannot be hijacked")
-	}
-	conn, buf, err := hj.Hijack()
+	conn, buf, err := hijackStream(w, r, sp.Tty)
 	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ct := "application/vnd.docker.multiplexed-stream"
-	if sp.Tty {
-		ct = "application/vnd.docker.raw-stream"
-	}
-	writeUpgrade(buf.Writer, r, ct)
-	if err := buf.Flush(); err != nil {
 		e.finish(255)
 		return nil
 	}
+	defer conn.Close()
 	out := &frameWriter{w: conn, raw: sp.Tty}
 	a.runAttachedExec(e, sp, buf.Reader, out)
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
@@ -340,14 +328,9 @@ func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Rea
 	started = true
 	detached := make(chan struct{})
 	if stdinW != nil {
-		var src io.Reader = in
-		if sp.Tty {
-			keys, _ := escape.Parse(e.req.DetachKeys) // checked at create
-			src = escape.NewReader(in, keys)
-		}
+		keys, _ := escape.Parse(e.req.DetachKeys) // checked at create
 		go func() {
-			_, err := io.Copy(stdinW, src)
-			if errors.Is(err, escape.ErrDetached) {
+			if copyInput(stdinW, in, sp.Tty, keys) {
 				close(detached)
 				return
 			}

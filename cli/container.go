@@ -62,30 +62,9 @@ func (a *app) startCmd() *cobra.Command {
 			if len(args) != 1 {
 				return &statusError{code: exitFailure, msg: "moss: you cannot start and attach multiple containers at once"}
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			var info container.InspectResponse
-			if err := cl.call(http.MethodGet, "/containers/"+url.PathEscape(args[0])+"/json", nil, nil, &info); err != nil {
-				return err
-			}
-			o := attachOptions{stdout: true, stderr: true, stdin: interactive, sigProxy: true, detachKeys: detachKeys}
-			if info.Config != nil {
-				o.tty = info.Config.Tty
-			}
-			if info.HostConfig != nil {
-				o.removed = info.HostConfig.AutoRemove
-			}
-			o.start = true
-			code, _, err := a.attachWait(info.ID, o)
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				return &statusError{code: code}
-			}
-			return nil
+			return a.attachTo(args[0], attachOptions{
+				stdout: true, stderr: true, stdin: interactive, sigProxy: true, detachKeys: detachKeys, start: true,
+			})
 		},
 	}
 	c.Flags().BoolVarP(&attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
@@ -107,36 +86,48 @@ func (a *app) attachCmd() *cobra.Command {
 			if _, err := escape.Parse(detachKeys); err != nil {
 				return &statusError{code: exitFailure, msg: "moss: " + err.Error()}
 			}
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
-			var info container.InspectResponse
-			if err := cl.call(http.MethodGet, "/containers/"+url.PathEscape(args[0])+"/json", nil, nil, &info); err != nil {
-				return err
-			}
-			if info.State == nil || !info.State.Running {
-				return &apiError{msg: "You cannot attach to a stopped container, start it first"}
-			}
-			o := attachOptions{stdout: true, stderr: true, sigProxy: sigProxy, detachKeys: detachKeys}
-			if info.Config != nil {
-				o.tty = info.Config.Tty
-				o.stdin = info.Config.OpenStdin && !noStdin
-			}
-			code, detached, err := a.attachWait(info.ID, o)
-			if err != nil || detached {
-				return err
-			}
-			if code != 0 {
-				return &statusError{code: code}
-			}
-			return nil
+			return a.attachTo(args[0], attachOptions{
+				stdout: true, stderr: true, stdin: !noStdin, sigProxy: sigProxy, detachKeys: detachKeys,
+			})
 		},
 	}
 	c.Flags().BoolVar(&noStdin, "no-stdin", false, "Do not attach STDIN")
 	c.Flags().BoolVar(&sigProxy, "sig-proxy", true, "Proxy all received signals to the process")
 	c.Flags().StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return c
+}
+
+// attachTo completes o from the container's configuration (its TTY,
+// --rm, stdin only when it keeps stdin open), attaches (starting it with
+// o.start; else it must run) and returns docker's exit status: the
+// container's, or none after the detach keys.
+func (a *app) attachTo(ref string, o attachOptions) error {
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
+	var info container.InspectResponse
+	if err := cl.call(http.MethodGet, "/containers/"+url.PathEscape(ref)+"/json", nil, nil, &info); err != nil {
+		return err
+	}
+	if !o.start && (info.State == nil || !info.State.Running) {
+		return &apiError{msg: "You cannot attach to a stopped container, start it first"}
+	}
+	if info.Config != nil {
+		o.tty = info.Config.Tty
+		o.stdin = o.stdin && info.Config.OpenStdin
+	}
+	if info.HostConfig != nil {
+		o.removed = info.HostConfig.AutoRemove
+	}
+	code, detached, err := a.attachWait(info.ID, o)
+	if err != nil || detached {
+		return err
+	}
+	if code != 0 {
+		return &statusError{code: code}
+	}
+	return nil
 }
 
 func (a *app) stopCmd() *cobra.Command {

@@ -67,15 +67,7 @@ func (a *app) attachWait(id string, o attachOptions) (code int, detached bool, e
 	}
 	defer waitResp.Body.Close()
 
-	copied := make(chan error, 1)
-	go func() {
-		if o.tty {
-			_, err := io.Copy(a.out, br)
-			copied <- err
-			return
-		}
-		copied <- demux(br, a.out, a.errw)
-	}()
+	copied := a.copyOutput(br, o.tty)
 	if o.tty && o.stdin {
 		restore := a.rawInput()
 		defer restore()
@@ -126,6 +118,21 @@ func (a *app) attachWait(id string, o attachOptions) (code int, detached bool, e
 		return exitDaemon, false, &statusError{code: exitDaemon, msg: "moss: error waiting for container: " + w.Error.Message}
 	}
 	return int(w.StatusCode), false, nil
+}
+
+// copyOutput copies an attach or exec stream to this process's stdout and
+// stderr, raw with a TTY, else demultiplexed; the channel has the result.
+func (a *app) copyOutput(r io.Reader, tty bool) <-chan error {
+	copied := make(chan error, 1)
+	go func() {
+		if tty {
+			_, err := io.Copy(a.out, r)
+			copied <- err
+			return
+		}
+		copied <- demux(r, a.out, a.errw)
+	}()
+	return copied
 }
 
 // copyInput sends in to conn and half-closes it at the end; it reports

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -100,15 +99,7 @@ func (a *app) exec(o *execOptions, ctr string, cmd []string) error {
 		})
 		defer stop()
 	}
-	copied := make(chan error, 1)
-	go func() {
-		if o.tty {
-			_, err := io.Copy(a.out, br)
-			copied <- err
-			return
-		}
-		copied <- demux(br, a.out, a.errw)
-	}()
+	copied := a.copyOutput(br, o.tty)
 	select {
 	case <-detached:
 		return nil

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"
@@ -20,11 +19,8 @@ func (a *app) exportCmd() *cobra.Command {
 		Short: "Export a container's filesystem as a tar archive",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var w io.Writer = a.out
-			if output == "" {
-				if _, tty := terminalFd(a.out); tty {
-					return &statusError{code: exitFailure, msg: "moss: cowardly refusing to save to a terminal. Use the -o flag or redirect"}
-				}
+			if output == "" && isTerminal(a.out) {
+				return &statusError{code: exitFailure, msg: "moss: cowardly refusing to save to a terminal. Use the -o flag or redirect"}
 			}
 			cl, err := a.client()
 			if err != nil {
@@ -35,16 +31,11 @@ func (a *app) exportCmd() *cobra.Command {
 				return err
 			}
 			defer resp.Body.Close()
-			if output != "" {
-				f, err := os.Create(output)
-				if err != nil {
-					return &statusError{code: exitFailure, msg: "moss: " + err.Error()}
-				}
-				defer f.Close()
-				w = f
+			if output == "" {
+				_, err = io.Copy(a.out, resp.Body)
+				return err
 			}
-			_, err = io.Copy(w, resp.Body)
-			return err
+			return copyToFile(output, resp.Body)
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")

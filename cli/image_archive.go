@@ -11,13 +11,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // isTerminal tells whether v is a terminal (save and load refuse one).
 func isTerminal(v interface{}) bool {
-	f, ok := v.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	_, ok := terminalFd(v)
+	return ok
 }
 
 // importOptions are the flags of import.
