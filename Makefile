@@ -45,6 +45,8 @@ lint: ## gofmt -l must be empty; go vet with the build tags
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
 		if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# The front binary (main_front.go) embeds bin/moss-full.gz: vetted once built.
+	@if [ -f bin/moss-full.gz ]; then $(GO) vet -tags '$(subst $(space),$(comma),$(strip $(TAGS))),moss_front' . ; fi
 	bash -n hack/*.sh contrib/*.sh .ci/run
 
 clean: ## Remove build output
