@@ -26,8 +26,10 @@ func TestInit(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("stop of an --init container took %v: SIGTERM did not reach the command", d)
 	}
-	// Normally 143 (the command died of the forwarded SIGTERM); once, on a
-	// loaded machine, a run ended with 2, not reproduced since: logged.
+	// 143: the command died of the forwarded SIGTERM. Once, on a loaded
+	// machine, a run ended with 2 — most likely libcontainer's Go init,
+	// signalled as PID 1 a moment before its execve, which the supervisor
+	// now waits out (sv_await_exec); not reproduced since, so logged.
 	if code := strings.TrimSpace(mustMoss(t, "inspect", "--format", "{{.State.ExitCode}}", "withinit")); code != "143" {
 		t.Logf("exit code after stop: %s (143 expected)", code)
 	}

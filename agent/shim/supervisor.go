@@ -211,6 +211,26 @@ static int sv_field_bool(const char *req, const char *key) {
 	return p && strncmp(p + strlen(key), "true", 4) == 0;
 }
 
+// sv_await_exec waits (at most 200 ms) until the container's init has
+// executed the command: the start is answered when libcontainer's init has
+// passed its exec fifo, a moment before its execve, and a signal to that Go
+// process as PID 1 would end it with status 2 instead of reaching the
+// command (seen with a stop right after run -d).
+static void sv_await_exec(void) {
+	char path[64], comm[64];
+	snprintf(path, sizeof(path), "/proc/%d/comm", sv_pid);
+	for (int i = 0; i < 200 && !sv_exited; i++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) return;
+		ssize_t n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n <= 0) return;
+		comm[n] = 0;
+		if (strncmp(comm, "runc:[2:INIT]", 13) != 0) return;
+		usleep(1000);
+	}
+}
+
 // sv_request answers one complete request; it returns 1 when the client
 // stays connected (attach, wait).
 static int sv_request(struct sv_client *c) {
@@ -247,6 +267,7 @@ static int sv_request(struct sv_client *c) {
 	if (strstr(req, "\"op\":\"kill\"")) {
 		const char *p = strstr(req, "\"signal\":");
 		int sig = p ? atoi(p + 9) : SIGKILL;
+		sv_await_exec();
 		if (!sv_exited && kill(sv_pid, sig) < 0) {
 			snprintf(resp, sizeof(resp), "{\"error\":\"kill: %s\"}\n", strerror(errno));
 			sv_reply(c->fd, resp);
