@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"reflect"
 	"testing"
@@ -121,5 +122,31 @@ func TestParsePS(t *testing.T) {
 	}
 	if _, err := parsePS("USER COMMAND\nroot init\n", nil); err == nil {
 		t.Fatal("ps output without a PID column accepted")
+	}
+}
+
+func TestPruneExecs(t *testing.T) {
+	a := &Agent{execs: map[string]*execInstance{}}
+	c, other := &Container{}, &Container{}
+	base := time.Now()
+	for i := 0; i < execsKept+10; i++ {
+		e := &execInstance{ID: fmt.Sprint("e", i), c: c, done: make(chan struct{}), ended: base.Add(time.Duration(i) * time.Second)}
+		close(e.done)
+		a.execs[e.ID] = e
+	}
+	running := &execInstance{ID: "running", c: c, done: make(chan struct{})}
+	a.execs["running"] = running
+	a.execs["other"] = &execInstance{ID: "other", c: other, done: make(chan struct{})}
+	a.pruneExecs(c)
+	if len(a.execs) != execsKept+2 {
+		t.Fatalf("%d exec instances left, want %d", len(a.execs), execsKept+2)
+	}
+	for i := 0; i < 10; i++ {
+		if _, ok := a.execs[fmt.Sprint("e", i)]; ok {
+			t.Errorf("e%d, one of the oldest, was kept", i)
+		}
+	}
+	if a.execs["running"] == nil || a.execs["other"] == nil || a.execs[fmt.Sprint("e", execsKept+9)] == nil {
+		t.Error("a running, another container's or the newest exec was dropped")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ type execInstance struct {
 	running  bool
 	pid      int
 	exitCode *int
+	ended    time.Time
 	proc     *shim.Exec // while it runs
 }
 
@@ -68,6 +70,7 @@ func (a *Agent) postExecCreate(w http.ResponseWriter, r *http.Request) error {
 	if a.execs == nil {
 		a.execs = map[string]*execInstance{}
 	}
+	a.pruneExecs(c)
 	a.execs[e.ID] = e
 	a.mu.Unlock()
 	a.containerEvent(c, events.Action("exec_create: "+strings.Join(req.Cmd, " ")), map[string]string{"execID": e.ID})
@@ -91,6 +94,35 @@ func (a *Agent) execByID(id string) (*execInstance, error) {
 		return e, nil
 	}
 	return nil, kindErr(errNotFound, "No such exec instance: %s", id)
+}
+
+// execsKept is how many ended exec instances a container keeps for
+// inspection; beyond that the oldest go (docker keeps them all until the
+// container goes, which grows without bound for a container exec'd into
+// periodically).
+const execsKept = 64
+
+// pruneExecs drops ended exec instances of c beyond execsKept, the oldest
+// first. Callers hold a.mu.
+func (a *Agent) pruneExecs(c *Container) {
+	var ended []*execInstance
+	for _, e := range a.execs {
+		if e.c != c {
+			continue
+		}
+		select {
+		case <-e.done:
+			ended = append(ended, e)
+		default:
+		}
+	}
+	if len(ended) <= execsKept {
+		return
+	}
+	sort.Slice(ended, func(i, j int) bool { return ended[i].ended.Before(ended[j].ended) })
+	for _, e := range ended[:len(ended)-execsKept] {
+		delete(a.execs, e.ID)
+	}
 }
 
 // forgetExecs drops the exec instances of a removed container.
@@ -204,7 +236,7 @@ func (e *execInstance) setProc(x *shim.Exec) {
 
 func (e *execInstance) finish(code int) {
 	e.mu.Lock()
-	e.running, e.exitCode, e.proc = false, &code, nil
+	e.running, e.exitCode, e.proc, e.ended = false, &code, nil, time.Now()
 	e.mu.Unlock()
 	close(e.done)
 }
