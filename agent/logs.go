@@ -19,33 +19,43 @@ type logOptions struct {
 	since, until                       time.Time
 }
 
-func (o logOptions) want(e jsonlog.Entry) bool {
-	if e.Stream == "stdout" && !o.stdout || e.Stream == "stderr" && !o.stderr {
+func (o logOptions) want(stream string, t time.Time) bool {
+	if stream == "stdout" && !o.stdout || stream == "stderr" && !o.stderr {
 		return false
 	}
-	if !o.since.IsZero() && e.Time.Before(o.since) {
+	if !o.since.IsZero() && t.Before(o.since) {
 		return false
 	}
-	if !o.until.IsZero() && e.Time.After(o.until) {
+	if !o.until.IsZero() && t.After(o.until) {
 		return false
 	}
 	return true
 }
 
 func writeFrame(w io.Writer, e jsonlog.Entry, timestamps bool) error {
+	return writeRawFrame(w, &jsonlog.Raw{Log: []byte(e.Log), Stream: e.Stream, Time: e.Time}, timestamps)
+}
+
+// writeRawFrame writes one entry as a multiplexed frame (with its time
+// first, for timestamps).
+func writeRawFrame(w io.Writer, e *jsonlog.Raw, timestamps bool) error {
 	id := byte(1)
 	if e.Stream == "stderr" {
 		id = 2
 	}
-	msg := e.Log
+	var ts []byte
 	if timestamps {
-		msg = e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") + " " + msg
+		ts = e.Time.UTC().AppendFormat(make([]byte, 0, 40), "2006-01-02T15:04:05.000000000Z07:00")
+		ts = append(ts, ' ')
 	}
-	hdr := frameHeader(id, len(msg))
+	hdr := frameHeader(id, len(ts)+len(e.Log))
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
-	_, err := io.WriteString(w, msg)
+	if _, err := w.Write(ts); err != nil {
+		return err
+	}
+	_, err := w.Write(e.Log)
 	return err
 }
 
@@ -64,18 +74,18 @@ func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io
 	// ones are kept in a ring.
 	var ring []jsonlog.Entry
 	next := 0
-	err := jsonlog.ReadAll(jsonlog.Files(path, maxFiles), func(e jsonlog.Entry) error {
-		if !o.want(e) {
+	err := jsonlog.Scan(jsonlog.Files(path, maxFiles), func(e *jsonlog.Raw) error {
+		if !o.want(e.Stream, e.Time) {
 			return nil
 		}
 		switch {
 		case o.tail < 0:
-			return writeFrame(w, e, o.timestamps)
+			return writeRawFrame(w, e, o.timestamps)
 		case o.tail == 0:
 		case len(ring) < o.tail:
-			ring = append(ring, e)
+			ring = append(ring, e.Entry())
 		default:
-			ring[next] = e
+			ring[next] = e.Entry()
 			next = (next + 1) % o.tail
 		}
 		return nil
@@ -119,7 +129,7 @@ func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logO
 				partial = nil
 				off += int64(len(line))
 				var e jsonlog.Entry
-				if json.Unmarshal(line, &e) == nil && o.want(e) {
+				if json.Unmarshal(line, &e) == nil && o.want(e.Stream, e.Time) {
 					if writeFrame(w, e, o.timestamps) != nil {
 						return false
 					}

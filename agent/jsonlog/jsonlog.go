@@ -35,9 +35,26 @@ func Files(path string, maxFiles int) []string {
 	return append(out, path)
 }
 
+// Raw is an entry as Scan reads it: Log may point into the reader's
+// buffer, valid only during the callback.
+type Raw struct {
+	Log    []byte
+	Stream string
+	Time   time.Time
+}
+
+// Entry copies r.
+func (r *Raw) Entry() Entry { return Entry{Log: string(r.Log), Stream: r.Stream, Time: r.Time} }
+
 // ReadAll calls fn for each entry in the files, oldest first. A truncated
 // last line (a write in progress) is ignored.
 func ReadAll(files []string, fn func(Entry) error) error {
+	return Scan(files, func(r *Raw) error { return fn(r.Entry()) })
+}
+
+// Scan is ReadAll without copies: for reading a whole log, where a string
+// per entry was a good part of the cost.
+func Scan(files []string, fn func(*Raw) error) error {
 	for _, p := range files {
 		f, err := os.Open(p)
 		if os.IsNotExist(err) {
@@ -55,7 +72,7 @@ func ReadAll(files []string, fn func(Entry) error) error {
 	return nil
 }
 
-func decode(r io.Reader, fn func(Entry) error) error {
+func decode(r io.Reader, fn func(*Raw) error) error {
 	br := bufio.NewReaderSize(r, 256*1024)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -73,13 +90,15 @@ func decode(r io.Reader, fn func(Entry) error) error {
 		if err != nil {
 			return err
 		}
-		e, ok := parseLine(line)
+		raw, ok := parseRaw(line)
 		if !ok {
+			var e Entry
 			if jerr := json.Unmarshal(line, &e); jerr != nil {
 				return fmt.Errorf("corrupt log line: %w", jerr)
 			}
+			raw = Raw{Log: []byte(e.Log), Stream: e.Stream, Time: e.Time}
 		}
-		if err := fn(e); err != nil {
+		if err := fn(&raw); err != nil {
 			return err
 		}
 	}
@@ -90,24 +109,31 @@ func decode(r io.Reader, fn func(Entry) error) error {
 // of millions of lines through encoding/json took 7 µs a line. It reports
 // false for anything else, which encoding/json then reads.
 func parseLine(line []byte) (Entry, bool) {
+	r, ok := parseRaw(line)
+	return r.Entry(), ok
+}
+
+// parseRaw is parseLine with Log pointing into line when it needs no
+// unescaping.
+func parseRaw(line []byte) (Raw, bool) {
 	const pre = `{"log":"`
 	if !bytes.HasPrefix(line, []byte(pre)) {
-		return Entry{}, false
+		return Raw{}, false
 	}
 	rest := line[len(pre):]
 	msg, n, ok := unquote(rest)
 	if !ok {
-		return Entry{}, false
+		return Raw{}, false
 	}
 	rest = rest[n:]
 	const mid = `,"stream":"`
 	if !bytes.HasPrefix(rest, []byte(mid)) {
-		return Entry{}, false
+		return Raw{}, false
 	}
 	rest = rest[len(mid):]
 	end := bytes.IndexByte(rest, '"')
 	if end < 0 {
-		return Entry{}, false
+		return Raw{}, false
 	}
 	var stream string
 	switch s := rest[:end]; {
@@ -121,21 +147,21 @@ func parseLine(line []byte) (Entry, bool) {
 	rest = rest[end+1:]
 	const tpre = `,"time":"`
 	if !bytes.HasPrefix(rest, []byte(tpre)) {
-		return Entry{}, false
+		return Raw{}, false
 	}
 	rest = rest[len(tpre):]
 	end = bytes.IndexByte(rest, '"')
 	if end < 0 || !bytes.HasPrefix(rest[end:], []byte(`"}`)) {
-		return Entry{}, false
+		return Raw{}, false
 	}
 	t, ok := parseTime(rest[:end])
 	if !ok {
 		var err error
 		if t, err = time.Parse(time.RFC3339Nano, string(rest[:end])); err != nil {
-			return Entry{}, false
+			return Raw{}, false
 		}
 	}
-	return Entry{Log: msg, Stream: stream, Time: t}, true
+	return Raw{Log: msg, Stream: stream, Time: t}, true
 }
 
 // parseTime reads the supervisor's own timestamps,
@@ -168,14 +194,14 @@ func parseTime(b []byte) (time.Time, bool) {
 
 // unquote reads a JSON string's contents up to its closing quote and
 // returns it with the number of bytes consumed (the quote included).
-func unquote(b []byte) (string, int, bool) {
+func unquote(b []byte) ([]byte, int, bool) {
 	q := bytes.IndexByte(b, '"')
 	if q < 0 {
-		return "", 0, false
+		return nil, 0, false
 	}
 	i := bytes.IndexByte(b[:q], '\\')
 	if i < 0 { // no escapes: the common case
-		return string(b[:q]), q + 1, true
+		return b[:q], q + 1, true
 	}
 	out := make([]byte, 0, len(b))
 	out = append(out, b[:i]...)
@@ -183,13 +209,13 @@ func unquote(b []byte) (string, int, bool) {
 		c := b[i]
 		switch {
 		case c == '"':
-			return string(out), i + 1, true
+			return out, i + 1, true
 		case c != '\\':
 			out = append(out, c)
 			continue
 		}
 		if i+1 >= len(b) {
-			return "", 0, false
+			return nil, 0, false
 		}
 		i++
 		switch b[i] {
@@ -207,17 +233,17 @@ func unquote(b []byte) (string, int, bool) {
 			out = append(out, '\f')
 		case 'u':
 			if i+4 >= len(b) {
-				return "", 0, false
+				return nil, 0, false
 			}
 			v, err := strconv.ParseUint(string(b[i+1:i+5]), 16, 16)
 			if err != nil || (v >= 0xd800 && v < 0xe000) { // surrogates: leave to encoding/json
-				return "", 0, false
+				return nil, 0, false
 			}
 			out = utf8.AppendRune(out, rune(v))
 			i += 4
 		default:
-			return "", 0, false
+			return nil, 0, false
 		}
 	}
-	return "", 0, false
+	return nil, 0, false
 }
