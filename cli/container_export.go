@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -26,16 +24,7 @@ func (a *app) exportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := cl.do(context.Background(), http.MethodGet, "/containers/"+url.PathEscape(args[0])+"/export", nil, nil, "")
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if output == "" {
-				_, err = io.Copy(a.out, resp.Body)
-				return err
-			}
-			return copyToFile(output, resp.Body)
+			return a.download(cl, "/containers/"+url.PathEscape(args[0])+"/export", nil, output)
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")

@@ -142,21 +142,27 @@ func (a *app) saveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := cl.do(context.Background(), http.MethodGet, "/images/get", q, nil, "")
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if output == "" {
-				_, err = io.Copy(a.out, resp.Body)
-				return err
-			}
-			return copyToFile(output, resp.Body)
+			return a.download(cl, "/images/get", q, output)
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
 	c.Flags().StringVar(&format, "format", "", "Archive format: docker-archive (default) or oci-archive (a Moss extension)")
 	return c
+}
+
+// download writes the body of a GET to the file output (copyToFile) or,
+// without one, to stdout.
+func (a *app) download(cl *client, path string, q url.Values, output string) error {
+	resp, err := cl.do(context.Background(), http.MethodGet, path, q, nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if output == "" {
+		_, err = io.Copy(a.out, resp.Body)
+		return err
+	}
+	return copyToFile(output, resp.Body)
 }
 
 // copyToFile writes r to a temporary file next to path and renames it into
