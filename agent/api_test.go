@@ -150,3 +150,15 @@ func TestPruneExecs(t *testing.T) {
 		t.Error("a running, another container's or the newest exec was dropped")
 	}
 }
+
+func TestEventRing(t *testing.T) {
+	var b eventBus
+	for i := 0; i < eventRecent+5; i++ {
+		b.publish(eventMessage{ID: fmt.Sprint(i)})
+	}
+	past, ch := b.subscribe()
+	defer b.unsubscribe(ch)
+	if len(past) != eventRecent || past[0].ID != "5" || past[len(past)-1].ID != fmt.Sprint(eventRecent+4) {
+		t.Fatalf("%d recent events from %s to %s", len(past), past[0].ID, past[len(past)-1].ID)
+	}
+}

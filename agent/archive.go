@@ -19,7 +19,6 @@ import (
 	"go.podman.io/storage/pkg/idtools"
 
 	"github.com/moss-containers/moss/agent/spec"
-	"github.com/moss-containers/moss/storage"
 )
 
 // withRoot calls fn with the container's root file system: the mounted one
@@ -49,17 +48,7 @@ func resolvePath(root, path string) (resolved, abs string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	return filepath.Join(rdir, base) + trailing(abs), abs, nil
-}
-
-func trailing(p string) string {
-	if strings.HasSuffix(p, "/.") {
-		return "/."
-	}
-	if strings.HasSuffix(p, "/") && p != "/" {
-		return "/"
-	}
-	return ""
+	return archive.PreserveTrailingDotOrSeparator(filepath.Join(rdir, base), abs), abs, nil
 }
 
 // statPath is docker's PathStat of resolved: the entry itself (lstat), with
@@ -226,16 +215,6 @@ func (a *Agent) getExport(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// hasOnly reports whether the only change under dir is path.
-func hasOnly(chs []storage.Change, dir, path string) bool {
-	for _, ch := range chs {
-		if strings.HasPrefix(ch.Path, dir) && ch.Path != path {
-			return false
-		}
-	}
-	return true
-}
-
 // getChanges lists what the container changed in its file system, from
 // its layer.
 func (a *Agent) getChanges(w http.ResponseWriter, r *http.Request) error {
@@ -249,18 +228,24 @@ func (a *Agent) getChanges(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The mount points of the files Moss provides (/etc/hostname, hosts,
 	// resolv.conf, the init) are not the container's changes, as in
-	// docker, whose init layer holds them; nor is /etc for their sake.
+	// docker, whose init layer holds them; nor are their directories when
+	// nothing else changed below them.
 	hidden := map[string]bool{"/etc/hostname": true, "/etc/hosts": true, "/etc/resolv.conf": true, spec.InitPath: true}
-	underEtc := 0
+	parents := map[string]bool{}
+	for p := range hidden {
+		parents[filepath.Dir(p)] = true
+	}
+	busy := map[string]bool{} // directories with a change of the container's below
 	for _, ch := range chs {
-		if strings.HasPrefix(ch.Path, "/etc/") && !hidden[ch.Path] {
-			underEtc++
+		if !hidden[ch.Path] {
+			for d := filepath.Dir(ch.Path); d != "/"; d = filepath.Dir(d) {
+				busy[d] = true
+			}
 		}
 	}
 	out := make([]container.FilesystemChange, 0, len(chs))
 	for _, ch := range chs {
-		if (hidden[ch.Path] && ch.Kind == 1) || (ch.Path == "/etc" && ch.Kind == 0 && underEtc == 0) ||
-			(ch.Path == "/sbin" && ch.Kind == 1 && len(chs) > 0 && hasOnly(chs, "/sbin/", spec.InitPath)) {
+		if (hidden[ch.Path] && ch.Kind == 1) || (parents[ch.Path] && !busy[ch.Path]) {
 			continue
 		}
 		out = append(out, container.FilesystemChange{Path: ch.Path, Kind: container.ChangeType(ch.Kind)})

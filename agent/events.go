@@ -27,16 +27,19 @@ type eventMessage struct {
 // than slowing down the agent.
 type eventBus struct {
 	mu     sync.Mutex
-	recent []eventMessage
+	recent []eventMessage // a ring of eventRecent, oldest at next once full
+	next   int
 	subs   map[chan eventMessage]struct{}
 }
 
 func (b *eventBus) publish(m eventMessage) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.recent = append(b.recent, m)
-	if len(b.recent) > eventRecent {
-		b.recent = append(b.recent[:0:0], b.recent[len(b.recent)-eventRecent:]...)
+	if len(b.recent) < eventRecent {
+		b.recent = append(b.recent, m)
+	} else {
+		b.recent[b.next] = m
+		b.next = (b.next + 1) % eventRecent
 	}
 	for ch := range b.subs {
 		select {
@@ -57,7 +60,8 @@ func (b *eventBus) subscribe() ([]eventMessage, chan eventMessage) {
 	}
 	ch := make(chan eventMessage, 256)
 	b.subs[ch] = struct{}{}
-	return append([]eventMessage(nil), b.recent...), ch
+	past := append([]eventMessage(nil), b.recent[b.next:]...)
+	return append(past, b.recent[:b.next]...), ch
 }
 
 func (b *eventBus) unsubscribe(ch chan eventMessage) {

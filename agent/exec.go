@@ -16,6 +16,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/agent/spec"
@@ -185,35 +186,35 @@ func (a *Agent) postExecResize(w http.ResponseWriter, r *http.Request) error {
 }
 
 // execProcess resolves what e runs in its container, now.
-func (a *Agent) execProcess(e *execInstance) (shim.ExecSpec, error) {
+func (a *Agent) execProcess(e *execInstance) (*specs.Process, error) {
 	c := e.c
 	c.mu.Lock()
 	rootfs, cfg, host := c.Rootfs, c.Config, c.HostConfig
 	running := c.State.Status == "running"
 	c.mu.Unlock()
 	if !running {
-		return shim.ExecSpec{}, kindErr(errConflict, "container %s is not running", c.ID)
+		return nil, kindErr(errConflict, "container %s is not running", c.ID)
 	}
 	p, err := spec.Exec(rootfs, cfg, host, spec.ExecRequest{
 		Args: e.req.Cmd, Env: e.req.Env, User: e.req.User, WorkingDir: e.req.WorkingDir, Privileged: e.req.Privileged,
 	})
 	if err != nil {
 		if errors.Is(err, spec.ErrInvalid) {
-			return shim.ExecSpec{}, kindErr(errInvalid, "%s", err.Error())
+			return nil, kindErr(errInvalid, "%s", err.Error())
 		}
-		return shim.ExecSpec{}, err
+		return nil, err
 	}
-	sp := shim.ExecSpec{
-		Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: int(p.User.UID), GID: int(p.User.GID),
-		Caps: p.Capabilities.Bounding, NoNewPrivileges: p.NoNewPrivileges, Tty: e.req.Tty,
+	p.Terminal = e.req.Tty
+	setConsoleSize(p, e.req.ConsoleSize)
+	return p, nil
+}
+
+// setConsoleSize sets the initial size of p's terminal from docker's
+// [height, width].
+func setConsoleSize(p *specs.Process, size *[2]uint) {
+	if size != nil && p.Terminal {
+		p.ConsoleSize = &specs.Box{Height: size[0], Width: size[1]}
 	}
-	if cs := e.req.ConsoleSize; cs != nil {
-		sp.ConsoleHeight, sp.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
-	}
-	for _, g := range p.User.AdditionalGids {
-		sp.AdditionalGids = append(sp.AdditionalGids, int(g))
-	}
-	return sp, nil
 }
 
 // begin marks e started; an exec starts once.
@@ -264,9 +265,7 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if cs := req.ConsoleSize; cs != nil && sp.Tty {
-		sp.ConsoleHeight, sp.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
-	}
+	setConsoleSize(sp, req.ConsoleSize)
 	if err := e.begin(); err != nil {
 		return err
 	}
@@ -288,13 +287,13 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	conn, buf, err := hijackStream(w, r, sp.Tty)
+	conn, buf, err := hijackStream(w, r, sp.Terminal)
 	if err != nil {
 		e.finish(255)
 		return nil
 	}
 	defer conn.Close()
-	out := &frameWriter{w: conn, raw: sp.Tty}
+	out := &frameWriter{w: conn, raw: sp.Terminal}
 	a.runAttachedExec(e, sp, buf.Reader, out)
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
@@ -306,7 +305,7 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 // stdin, the client's stream as its input. It returns once the process
 // exited, its exit code recorded and its output drained, or, on a TTY,
 // when the client typed the detach keys (the process goes on).
-func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Reader, out *frameWriter) {
+func (a *Agent) runAttachedExec(e *execInstance, sp *specs.Process, in *bufio.Reader, out *frameWriter) {
 	var files []*os.File // the agent's ends, closed when the process ended
 	closeAll := func() {
 		for _, f := range files {
@@ -337,7 +336,7 @@ func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Rea
 		e.finish(126)
 		return
 	}
-	if !sp.Tty { // a terminal has one stream
+	if !sp.Terminal { // a terminal has one stream
 		if errR, errW, err = pipe(); err != nil {
 			e.finish(126)
 			return
@@ -362,7 +361,7 @@ func (a *Agent) runAttachedExec(e *execInstance, sp shim.ExecSpec, in *bufio.Rea
 	if stdinW != nil {
 		keys, _ := escape.Parse(e.req.DetachKeys) // checked at create
 		go func() {
-			if copyInput(stdinW, in, sp.Tty, keys) {
+			if copyInput(stdinW, in, sp.Terminal, keys) {
 				close(detached)
 				return
 			}

@@ -3,7 +3,6 @@ package agent
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -32,13 +31,9 @@ func (o logOptions) want(stream string, t time.Time) bool {
 	return true
 }
 
-func writeFrame(w io.Writer, e jsonlog.Entry, timestamps bool) error {
-	return writeRawFrame(w, &jsonlog.Raw{Log: []byte(e.Log), Stream: e.Stream, Time: e.Time}, timestamps)
-}
-
-// writeRawFrame writes one entry as a multiplexed frame (with its time
+// writeFrame writes one entry as a multiplexed frame (with its time
 // first, for timestamps).
-func writeRawFrame(w io.Writer, e *jsonlog.Raw, timestamps bool) error {
+func writeFrame(w io.Writer, e *jsonlog.Raw, timestamps bool) error {
 	id := byte(1)
 	if e.Stream == "stderr" {
 		id = 2
@@ -72,7 +67,7 @@ func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io
 	_, maxFiles := logLimits(c.HostConfig.LogConfig.Config)
 	// Without --tail every entry goes out as it is read; with it, the last
 	// ones are kept in a ring.
-	var ring []jsonlog.Entry
+	var ring []jsonlog.Raw
 	next := 0
 	err := jsonlog.Scan(jsonlog.Files(path, maxFiles), func(e *jsonlog.Raw) error {
 		if !o.want(e.Stream, e.Time) {
@@ -80,12 +75,12 @@ func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io
 		}
 		switch {
 		case o.tail < 0:
-			return writeRawFrame(w, e, o.timestamps)
+			return writeFrame(w, e, o.timestamps)
 		case o.tail == 0:
 		case len(ring) < o.tail:
-			ring = append(ring, e.Entry())
+			ring = append(ring, jsonlog.Raw{Log: append([]byte(nil), e.Log...), Stream: e.Stream, Time: e.Time})
 		default:
-			ring[next] = e.Entry()
+			ring[next] = jsonlog.Raw{Log: append(ring[next].Log[:0], e.Log...), Stream: e.Stream, Time: e.Time}
 			next = (next + 1) % o.tail
 		}
 		return nil
@@ -96,7 +91,7 @@ func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io
 		return nil
 	}
 	for i := range ring {
-		if err := writeFrame(w, ring[(next+i)%len(ring)], o.timestamps); err != nil {
+		if err := writeFrame(w, &ring[(next+i)%len(ring)], o.timestamps); err != nil {
 			return nil
 		}
 	}
@@ -128,9 +123,8 @@ func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logO
 				line = append(partial, line...)
 				partial = nil
 				off += int64(len(line))
-				var e jsonlog.Entry
-				if json.Unmarshal(line, &e) == nil && o.want(e.Stream, e.Time) {
-					if writeFrame(w, e, o.timestamps) != nil {
+				if e, err := jsonlog.Parse(line); err == nil && o.want(e.Stream, e.Time) {
+					if writeFrame(w, &e, o.timestamps) != nil {
 						return false
 					}
 				}

@@ -28,6 +28,12 @@ func (a *Agent) deleteLater(id string, dirs []string) {
 		}
 		trash = append(trash, t)
 	}
+	a.deleteInBackground(id, trash)
+}
+
+// deleteInBackground deletes the container layer id (if any) and the
+// directories trash, in the background.
+func (a *Agent) deleteInBackground(id string, trash []string) {
 	a.deleting.Add(1)
 	go func() {
 		defer a.deleting.Done()
@@ -56,18 +62,17 @@ func (a *Agent) waitLayersDeleted() { a.deleting.Wait() }
 // agent's store is created with the container's metadata, createContainer,
 // and removed with it) and directories waiting for deletion.
 func (a *Agent) deleteOrphans() {
+	var trash []string
 	for _, dir := range []string{a.dirs.Containers(), a.dirs.RuncRoot()} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), trashPrefix) {
-				p := filepath.Join(dir, e.Name())
-				a.deleting.Add(1)
-				go func() {
-					defer a.deleting.Done()
-					_ = os.RemoveAll(p)
-				}()
+				trash = append(trash, filepath.Join(dir, e.Name()))
 			}
 		}
+	}
+	if len(trash) > 0 {
+		a.deleteInBackground("", trash)
 	}
 	ids, err := a.store.ContainerIDs()
 	if err != nil {
@@ -84,6 +89,6 @@ func (a *Agent) deleteOrphans() {
 	a.mu.Unlock()
 	for _, id := range orphans {
 		a.log.Info("deleting the layer of a removed container", "id", id)
-		a.deleteLater(id, nil)
+		a.deleteInBackground(id, nil)
 	}
 }

@@ -24,7 +24,7 @@ link() { # out, tags, package
 }
 
 link bin/moss-full "$tags" .
-$go run ./hack/pack bin/moss-full bin/moss-full.gz
+gzip -9 -n -c bin/moss-full >bin/moss-full.gz
 link bin/moss "$tags,moss_front" .
 for b in bin/moss bin/moss-full; do
 	if ldd "$b" >/dev/null 2>&1; then

@@ -90,18 +90,26 @@ func decode(r io.Reader, fn func(*Raw) error) error {
 		if err != nil {
 			return err
 		}
-		raw, ok := parseRaw(line)
-		if !ok {
-			var e Entry
-			if jerr := json.Unmarshal(line, &e); jerr != nil {
-				return fmt.Errorf("corrupt log line: %w", jerr)
-			}
-			raw = Raw{Log: []byte(e.Log), Stream: e.Stream, Time: e.Time}
+		raw, err := Parse(line)
+		if err != nil {
+			return err
 		}
 		if err := fn(&raw); err != nil {
 			return err
 		}
 	}
+}
+
+// Parse reads one line of a json-file log; Log may point into line.
+func Parse(line []byte) (Raw, error) {
+	if raw, ok := parseRaw(line); ok {
+		return raw, nil
+	}
+	var e Entry
+	if err := json.Unmarshal(line, &e); err != nil {
+		return Raw{}, fmt.Errorf("corrupt log line: %w", err)
+	}
+	return Raw{Log: []byte(e.Log), Stream: e.Stream, Time: e.Time}, nil
 }
 
 // parseLine reads a line in the supervisor's exact layout,

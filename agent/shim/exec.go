@@ -13,31 +13,13 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runc/libcontainer/configs"
-	"golang.org/x/sys/unix"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // execArg, after Role, runs an exec helper: one process started in a
 // running container's namespaces by libcontainer (a setns process), with
 // the helper's standard streams as its own.
 const execArg = "exec"
-
-// ExecSpec is the process an exec helper starts.
-type ExecSpec struct {
-	Args            []string `json:"args"`
-	Env             []string `json:"env"`
-	Cwd             string   `json:"cwd"`
-	UID             int      `json:"uid"`
-	GID             int      `json:"gid"`
-	AdditionalGids  []int    `json:"additional_gids,omitempty"`
-	Caps            []string `json:"caps"`
-	NoNewPrivileges bool     `json:"no_new_privileges,omitempty"`
-	// Tty runs the process on a new terminal of the given size; the
-	// helper copies between it and its own stdin and stdout.
-	Tty           bool   `json:"tty,omitempty"`
-	ConsoleHeight uint16 `json:"console_height,omitempty"`
-	ConsoleWidth  uint16 `json:"console_width,omitempty"`
-}
 
 // winsize is a resize message, sent on the spec's descriptor after it.
 type winsize struct {
@@ -46,7 +28,9 @@ type winsize struct {
 }
 
 // execMain runs the exec helper. args: RUNCROOT ID. Descriptor 3 carries
-// the ExecSpec, then resize messages for a TTY; on descriptor 4 the helper
+// the process (an OCI spec's; with Terminal it runs on a new terminal of
+// ConsoleSize, and the helper copies between it and its own stdin and
+// stdout), then resize messages for a TTY; on descriptor 4 the helper
 // writes one response with the process's PID (or the error), then one with
 // its exit status.
 func execMain(args []string) int {
@@ -59,7 +43,7 @@ func execMain(args []string) int {
 		writeResponse(status, response{Error: err.Error()})
 		return 1
 	}
-	var sp ExecSpec
+	var sp specs.Process
 	ctl := json.NewDecoder(os.NewFile(3, "spec"))
 	if err := ctl.Decode(&sp); err != nil {
 		return fail(fmt.Errorf("bad exec spec: %w", err))
@@ -68,32 +52,21 @@ func execMain(args []string) int {
 	if err != nil {
 		return fail(fmt.Errorf("load container: %w", err))
 	}
-	nnp := sp.NoNewPrivileges
-	p := &libcontainer.Process{
-		Args: sp.Args, Env: sp.Env, Cwd: sp.Cwd, UID: sp.UID, GID: sp.GID, AdditionalGroups: sp.AdditionalGids,
-		Capabilities:    &configs.Capabilities{Bounding: sp.Caps, Effective: sp.Caps, Permitted: sp.Caps},
-		NoNewPrivileges: &nnp,
-		Stdin:           os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-	}
-	var parent *os.File
-	if sp.Tty {
-		pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
+	p := processOf(&sp)
+	var console *os.File
+	if sp.Terminal {
+		if console, err = consoleSocket(p, sp.ConsoleSize); err != nil {
 			return fail(err)
 		}
-		parent = os.NewFile(uintptr(pair[0]), "console")
-		p.ConsoleSocket = os.NewFile(uintptr(pair[1]), "console-child")
-		p.ConsoleHeight, p.ConsoleWidth = sp.ConsoleHeight, sp.ConsoleWidth
-		p.Stdin, p.Stdout, p.Stderr = nil, nil, nil
+	} else {
+		p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
 	if err := c.Run(p); err != nil {
 		return fail(err)
 	}
 	var copied chan struct{}
-	if sp.Tty {
-		p.ConsoleSocket.Close()
-		master, err := recvFd(parent)
-		parent.Close()
+	if sp.Terminal {
+		master, err := receiveConsole(p, console)
 		if err != nil {
 			_ = p.Signal(syscall.SIGKILL)
 			return fail(fmt.Errorf("receive the terminal: %w", err))
@@ -150,7 +123,7 @@ type Exec struct {
 // exe, with stdin, stdout and stderr as the process's streams (nil for
 // /dev/null), and returns once the process runs. The helper has its own
 // session: signals to the agent's process group do not reach it.
-func StartExec(exe, runcRoot, id string, sp ExecSpec, stdin, stdout, stderr *os.File) (*Exec, error) {
+func StartExec(exe, runcRoot, id string, sp *specs.Process, stdin, stdout, stderr *os.File) (*Exec, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -186,7 +159,7 @@ func StartExec(exe, runcRoot, id string, sp ExecSpec, stdin, stdout, stderr *os.
 	}
 	_ = json.NewEncoder(specW).Encode(sp)
 	e := &Exec{cmd: cmd, status: bufio.NewReader(statusR), closer: statusR}
-	if sp.Tty {
+	if sp.Terminal {
 		e.ctl = specW
 	} else {
 		specW.Close()

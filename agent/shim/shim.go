@@ -246,7 +246,8 @@ func (s *shim) create() error {
 		defer r.Close() // the container's now
 		stdin, s.stdin = r, w
 	}
-	proc := initProcess(spec.Process)
+	proc := processOf(spec.Process)
+	proc.Init = true
 	proc.Stdin, proc.Stdout, proc.Stderr = stdin, outW, errW
 	trace("created")
 	if err := c.Start(proc); err != nil {
@@ -261,12 +262,13 @@ func (s *shim) create() error {
 	return s.listen()
 }
 
-// initProcess is libcontainer's init process for the spec's process.
-func initProcess(p *specs.Process) *libcontainer.Process {
+// processOf is libcontainer's process for a spec's process: the
+// container's init (with Init set) or an exec's.
+func processOf(p *specs.Process) *libcontainer.Process {
 	nnp := p.NoNewPrivileges
 	proc := &libcontainer.Process{
 		Args: p.Args, Env: p.Env, UID: int(p.User.UID), GID: int(p.User.GID), Cwd: p.Cwd,
-		NoNewPrivileges: &nnp, Init: true,
+		NoNewPrivileges: &nnp,
 	}
 	for _, g := range p.User.AdditionalGids {
 		proc.AdditionalGroups = append(proc.AdditionalGroups, int(g))
@@ -281,24 +283,21 @@ func initProcess(p *specs.Process) *libcontainer.Process {
 // allocates it inside the container and sends the master back over a
 // socket pair. The master carries the container's output and input.
 func (s *shim) startTTY(p *specs.Process) error {
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	proc := processOf(p)
+	proc.Init = true
+	console, err := consoleSocket(proc, &specs.Box{Height: uint(s.opts.ConsoleHeight), Width: uint(s.opts.ConsoleWidth)})
 	if err != nil {
 		return err
 	}
-	parent, child := os.NewFile(uintptr(pair[0]), "console"), os.NewFile(uintptr(pair[1]), "console-child")
-	defer parent.Close()
-	proc := initProcess(p)
-	proc.ConsoleSocket = child
-	proc.ConsoleHeight, proc.ConsoleWidth = s.opts.ConsoleHeight, s.opts.ConsoleWidth
 	trace("created")
-	err = s.container.Start(proc)
-	child.Close()
-	if err != nil {
+	if err := s.container.Start(proc); err != nil {
+		proc.ConsoleSocket.Close()
+		console.Close()
 		_ = s.container.Destroy()
 		return err
 	}
 	trace("started")
-	master, err := recvFd(parent)
+	master, err := receiveConsole(proc, console)
 	if err != nil {
 		_ = s.container.Signal(syscall.SIGKILL)
 		_ = s.container.Destroy()
@@ -310,6 +309,29 @@ func (s *shim) startTTY(p *specs.Process) error {
 	}
 	s.process, s.stdout, s.stdin, s.tty = proc, master, os.NewFile(uintptr(in), "tty-in"), true
 	return s.listen()
+}
+
+// consoleSocket asks libcontainer's init of p for a terminal of the given
+// size (none: its default), sent back over a socket pair whose end it
+// returns; receiveConsole takes the terminal's master once p started.
+func consoleSocket(p *libcontainer.Process, size *specs.Box) (*os.File, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	p.ConsoleSocket = os.NewFile(uintptr(pair[1]), "console-child")
+	if size != nil {
+		p.ConsoleHeight, p.ConsoleWidth = uint16(size.Height), uint16(size.Width)
+	}
+	return os.NewFile(uintptr(pair[0]), "console"), nil
+}
+
+// receiveConsole returns the master of p's terminal from console, and
+// closes both ends of the socket pair.
+func receiveConsole(p *libcontainer.Process, console *os.File) (*os.File, error) {
+	p.ConsoleSocket.Close()
+	defer console.Close()
+	return recvFd(console)
 }
 
 // recvFd receives one descriptor sent with SCM_RIGHTS.

@@ -94,22 +94,11 @@ func Build(in Input) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	noNewPriv := false
-	seccompOn := in.Seccomp && !host.Privileged
-	for _, opt := range host.SecurityOpt {
-		k, v, _ := strings.Cut(strings.ReplaceAll(opt, ":", "="), "=")
-		switch {
-		case k == "no-new-privileges" && (v == "" || v == "true"):
-			noNewPriv = true
-		case k == "no-new-privileges" && v == "false":
-		case k == "seccomp" && v == "unconfined":
-			seccompOn = false
-		case k == "label" || k == "apparmor":
-			// No SELinux or AppArmor in rootless Moss; accepted like Podman.
-		default:
-			return nil, fmt.Errorf("%w: unsupported --security-opt %q (supported: no-new-privileges, seccomp=unconfined)", ErrInvalid, opt)
-		}
+	noNewPriv, unconfined, err := securityOpts(host)
+	if err != nil {
+		return nil, err
 	}
+	seccompOn := in.Seccomp && !host.Privileged && !unconfined
 	hostname := cfg.Hostname
 	s := &specs.Spec{
 		Version:  specs.Version,
@@ -146,6 +135,26 @@ func Build(in Input) (*specs.Spec, error) {
 		s.Linux.Seccomp = nativeArches(prof, in.Seccomp32)
 	}
 	return s, nil
+}
+
+// securityOpts reads --security-opt: no-new-privileges, and whether
+// seccomp is unconfined; label and apparmor options are accepted and
+// ignored (no SELinux or AppArmor in rootless Moss), like Podman does.
+func securityOpts(host *container.HostConfig) (noNewPriv, unconfined bool, err error) {
+	for _, opt := range host.SecurityOpt {
+		k, v, _ := strings.Cut(strings.ReplaceAll(opt, ":", "="), "=")
+		switch {
+		case k == "no-new-privileges" && (v == "" || v == "true"):
+			noNewPriv = true
+		case k == "no-new-privileges" && v == "false":
+		case k == "seccomp" && v == "unconfined":
+			unconfined = true
+		case k == "label" || k == "apparmor":
+		default:
+			return false, false, fmt.Errorf("%w: unsupported --security-opt %q (supported: no-new-privileges, seccomp=unconfined)", ErrInvalid, opt)
+		}
+	}
+	return noNewPriv, unconfined, nil
 }
 
 // ExecRequest is what an exec asks for beyond the container's own process.
@@ -187,12 +196,9 @@ func Exec(rootfs string, cfg *container.Config, host *container.HostConfig, req 
 		}
 	}
 	env := withDefaults(MergeEnv(cfg.Env, req.Env), cfg.Hostname, u.Home)
-	nnp := false
-	for _, opt := range host.SecurityOpt {
-		k, v, _ := strings.Cut(strings.ReplaceAll(opt, ":", "="), "=")
-		if k == "no-new-privileges" {
-			nnp = v == "" || v == "true"
-		}
+	nnp, _, err := securityOpts(host)
+	if err != nil {
+		return nil, err
 	}
 	return &specs.Process{
 		Args: req.Args, Env: env, Cwd: cwd,
