@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -19,11 +21,15 @@ import (
 // runOptions are the flags of run and create.
 type runOptions struct {
 	detach, rm, interactive, tty, privileged, readOnly, init, sigProxy bool
-	name, workdir, user, hostname, entrypoint, network, stopSignal     string
+	publishAll                                                         bool
+	name, workdir, user, hostname, entrypoint, stopSignal              string
 	pull, logDriver, detachKeys                                        string
 	stopTimeout                                                        int
 	env, envFile, labels, labelFile, capAdd, capDrop, securityOpt      []string
-	attach, dns, dnsSearch, dnsOption, addHost, logOpt                 []string
+	attach, dns, dnsSearch, dnsOption, logOpt                          []string
+	networks                                                           networkOpt
+	ip, ip6                                                            ipOpt
+	publish, expose, aliases, addHost                                  listOpt
 
 	// Set from the flag set: an empty --entrypoint resets the image's, and
 	// --stop-timeout is only sent when given.
@@ -49,9 +55,18 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet, run bool) {
 	fs.StringVarP(&o.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVarP(&o.hostname, "hostname", "h", "", "Container host name")
 	fs.StringVar(&o.entrypoint, "entrypoint", "", "Overwrite the default ENTRYPOINT of the image")
-	fs.StringVar(&o.network, "network", "", "Connect a container to a network (none, host, bridge, container:<name|id>)")
-	fs.StringVar(&o.network, "net", "", "Connect a container to a network")
+	fs.Var(&o.networks, "network", "Connect a container to a network (none, host, a network's name, container:<name|id>)")
+	fs.Var(&o.networks, "net", "Connect a container to a network")
 	_ = fs.MarkHidden("net")
+	fs.Var(&o.aliases, "network-alias", "Add network-scoped alias for the container")
+	fs.Var(&o.aliases, "net-alias", "Add network-scoped alias for the container")
+	_ = fs.MarkHidden("net-alias")
+	o.ip.family, o.ip6.family = 4, 6
+	fs.Var(&o.ip, "ip", "IPv4 address (e.g., 172.30.100.104)")
+	fs.Var(&o.ip6, "ip6", "IPv6 address (e.g., 2001:db8::33)")
+	fs.VarP(&o.publish, "publish", "p", "Publish a container's port(s) to the host")
+	fs.BoolVarP(&o.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	fs.Var(&o.expose, "expose", "Expose a port or a range of ports")
 	fs.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
 	fs.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
 	fs.StringVar(&o.pull, "pull", "missing", `Pull image before running ("missing", "never")`)
@@ -65,7 +80,8 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet, run bool) {
 	fs.StringArrayVar(&o.dns, "dns", nil, "Set custom DNS servers")
 	fs.StringArrayVar(&o.dnsSearch, "dns-search", nil, "Set custom DNS search domains")
 	fs.StringArrayVar(&o.dnsOption, "dns-option", nil, "Set DNS options")
-	fs.StringArrayVar(&o.addHost, "add-host", nil, "Add a custom host-to-IP mapping (host:ip)")
+	o.addHost.validate = validateExtraHost
+	fs.Var(&o.addHost, "add-host", "Add a custom host-to-IP mapping (host:ip, or host:host-gateway for the host)")
 	fs.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file)")
 	fs.StringArrayVar(&o.logOpt, "log-opt", nil, "Log driver options (max-size, max-file)")
 	// -h is the host name, as in docker: help is --help only.
@@ -144,9 +160,17 @@ func (o *runOptions) request(image string, cmd []string) (*container.CreateReque
 	host := &container.HostConfig{
 		AutoRemove: o.rm, Privileged: o.privileged, ReadonlyRootfs: o.readOnly,
 		CapAdd: o.capAdd, CapDrop: o.capDrop, SecurityOpt: o.securityOpt,
-		NetworkMode: container.NetworkMode(o.network), DNSSearch: o.dnsSearch, DNSOptions: o.dnsOption,
-		ExtraHosts: o.addHost,
+		DNSSearch: o.dnsSearch, DNSOptions: o.dnsOption, ExtraHosts: o.addHost.vals,
+		PublishAllPorts: o.publishAll,
 	}
+	if cfg.ExposedPorts, host.PortBindings, err = parsePorts(o.publish.vals, o.expose.vals); err != nil {
+		return nil, err
+	}
+	mode, endpoints, err := o.endpoints()
+	if err != nil {
+		return nil, err
+	}
+	host.NetworkMode = mode
 	if o.initSet {
 		v := o.init
 		host.Init = &v
@@ -172,7 +196,8 @@ func (o *runOptions) request(image string, cmd []string) (*container.CreateReque
 		}
 		host.LogConfig.Config[k] = v
 	}
-	return &container.CreateRequest{Config: cfg, HostConfig: host}, nil
+	return &container.CreateRequest{Config: cfg, HostConfig: host,
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: endpoints}}, nil
 }
 
 // parseEnv reads --env-file files, then -e flags: KEY=VALUE as it is, KEY
@@ -377,4 +402,63 @@ func (a *app) run(o *runOptions, args []string) error {
 		return &statusError{code: code}
 	}
 	return nil
+}
+
+// endpoints resolves --network, --network-alias, --ip and --ip6 into the
+// network mode and the endpoints to create, as docker does: the first
+// network takes the endpoint flags; a single network without options gets
+// no endpoint configuration (the agent creates the endpoint); endpoint
+// flags without --network apply to the default network.
+func (o *runOptions) endpoints() (container.NetworkMode, map[string]*network.EndpointSettings, error) {
+	eps := map[string]*network.EndpointSettings{}
+	nets := o.networks.list
+	given := len(nets)
+	if given == 0 {
+		if len(o.aliases.vals) == 0 && !o.ip.addr.IsValid() && !o.ip6.addr.IsValid() {
+			return "", eps, nil
+		}
+		nets = []netAttach{{target: network.NetworkDefault}}
+	}
+	var named, other bool
+	for i, n := range nets {
+		if userDefined(n.target) {
+			named = true
+		} else {
+			other = true
+		}
+		if i == 0 {
+			switch {
+			case len(n.aliases) > 0 && len(o.aliases.vals) > 0:
+				return "", nil, errors.New("conflicting options: cannot specify both --network-alias and per-network alias")
+			case n.ipv4.IsValid() && o.ip.addr.IsValid():
+				return "", nil, errors.New("conflicting options: cannot specify both --ip and per-network IPv4 address")
+			case n.ipv6.IsValid() && o.ip6.addr.IsValid():
+				return "", nil, errors.New("conflicting options: cannot specify both --ip6 and per-network IPv6 address")
+			}
+			if len(o.aliases.vals) > 0 {
+				n.aliases = o.aliases.vals
+			}
+			if o.ip.addr.IsValid() {
+				n.ipv4 = o.ip.addr
+			}
+			if o.ip6.addr.IsValid() {
+				n.ipv6 = o.ip6.addr
+			}
+		}
+		ep, err := n.endpoint()
+		if err != nil {
+			return "", nil, err
+		}
+		if _, dup := eps[n.target]; dup {
+			return "", nil, fmt.Errorf("network %q is specified multiple times", n.target)
+		}
+		if given == 1 && reflect.ValueOf(*ep).IsZero() {
+			continue
+		}
+		eps[n.target] = ep
+	}
+	if named && other {
+		return "", nil, errors.New("conflicting options: cannot attach both user-defined and non-user-defined network-modes")
+	}
+	return container.NetworkMode(nets[0].target), eps, nil
 }
