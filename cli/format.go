@@ -186,3 +186,50 @@ func sinceUnix(sec int64) string {
 // humanSize is the size of lists (images, ps -s): decimal units, three
 // significant digits ("4.26MB").
 func humanSize(size int64) string { return units.HumanSizeWithPrecision(float64(size), 3) }
+
+// naturalLess orders strings as docker's lists do (sortorder.NaturalLess):
+// runs of digits compare as numbers and sort before other bytes, so "net2"
+// comes before "net10".
+func naturalLess(a, b string) bool {
+	isDigit := func(c byte) bool { return '0' <= c && c <= '9' }
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		da, db := isDigit(a[i]), isDigit(b[j])
+		if da != db {
+			return da
+		}
+		if !da {
+			if a[i] != b[j] {
+				return a[i] < b[j]
+			}
+			i++
+			j++
+			continue
+		}
+		// Two numbers: skip leading zeros, then the longer is larger, then
+		// the digits decide, then fewer leading zeros come first.
+		za, zb := i, j
+		for i < len(a) && a[i] == '0' {
+			i++
+		}
+		for j < len(b) && b[j] == '0' {
+			j++
+		}
+		sa, sb := i, j
+		for i < len(a) && isDigit(a[i]) {
+			i++
+		}
+		for j < len(b) && isDigit(b[j]) {
+			j++
+		}
+		if na, nb := a[sa:i], b[sb:j]; len(na) != len(nb) {
+			return len(na) < len(nb)
+		} else if na != nb {
+			return na < nb
+		}
+		if sa-za != sb-zb {
+			return sa-za < sb-zb
+		}
+	}
+	return len(a)-i < len(b)-j
+}
