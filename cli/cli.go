@@ -116,6 +116,7 @@ func (a *app) rootCmd() *cobra.Command {
 	a.addContainerCommands(root)
 	a.addImageCommands(root)
 	a.addSystemCommands(root)
+	a.addNetworkCommands(root)
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
 		c.DisableFlagsInUseLine = true
@@ -143,12 +144,15 @@ func group(use, short string) *cobra.Command {
 	}
 }
 
-// usageCode is the exit code of a usage error of cmd: run and create fail
-// with 125 like docker run, the others with 1.
+// usageCode is the exit code of a usage error of cmd: run and create (of
+// containers, not network create) fail with 125 like docker run, the others
+// with 1.
 func usageCode(cmd *cobra.Command) int {
 	switch cmd.Name() {
 	case "run", "create":
-		return exitDaemon
+		if p := cmd.Parent(); p == nil || !p.HasParent() || p.Name() == "container" {
+			return exitDaemon
+		}
 	}
 	return exitFailure
 }
