@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/vishvananda/netlink"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/moss-containers/moss/plugins"
@@ -310,4 +312,401 @@ func iptablesIn(path string) (string, error) {
 	return string(out), err
 }
 
-var _ = errors.Is
+// writeConf writes a file of the conf dir.
+func (e *env) writeConf(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(e.conf, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const mynet = `{
+  "cniVersion": "1.0.0",
+  "name": "mynet",
+  "plugins": [
+    {"type": "bridge", "bridge": "mynet0", "isGateway": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.91.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "loopback"}
+  ]
+}`
+
+// setDown sets the interface name down in the namespace at path.
+func setDown(t *testing.T, path, name string) {
+	t.Helper()
+	if err := networktest.Do(path, func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetDown(l)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConflistByName: -o conflist=NAME takes the list of that name from
+// conf_dir (passing over a broken file), with loopback in the chain;
+// host-local keeps its leases in the state directory (rootless).
+func TestConflistByName(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	e.writeConf(t, "00-broken.conflist", `{"name": `)
+	e.writeConf(t, "10-mynet.conflist", mynet)
+	netID := randomHex()
+	req := &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "mynet", Options: map[string]string{"conflist": "mynet"}}
+	created := e.create(t, req)
+	want := []*networkv1.IPAMConfig{{Subnet: "10.91.0.0/24", Gateway: "10.91.0.1"}}
+	if len(created.Ipam) != 1 || !proto.Equal(created.Ipam[0], want[0]) {
+		t.Errorf("CreateNetwork answered %v, want the list's %v", created.Ipam, want)
+	}
+	// After a restart the agent passes the addressing it was answered.
+	e.restart(t)
+	req.Ipam = created.Ipam
+	if again := e.create(t, req); !proto.Equal(again, created) {
+		t.Errorf("CreateNetwork again: %v, first %v", again, created)
+	}
+	_, err := e.d.CreateNetwork(ctx(t), &networkv1.CreateNetworkRequest{NetworkId: randomHex(), Name: "x",
+		Options: map[string]string{"conflist": "mynet"}, Ipam: []*networkv1.IPAMConfig{{Subnet: "10.92.0.0/24"}}})
+	if !errors.Is(err, plugins.ErrInvalid) || !strings.Contains(err.Error(), "10-mynet.conflist") {
+		t.Errorf("CreateNetwork of a conflist with another subnet: %v, want an Invalid error naming the file", err)
+	}
+
+	ns := networktest.NewNetns(t)
+	setDown(t, ns, "lo")
+	ep := randomHex()
+	resp := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns, InterfaceName: "eth0"})
+	a := addrOf(t, resp)
+	if !netip.MustParsePrefix("10.91.0.0/24").Contains(a.Addr()) {
+		t.Errorf("address %s is not the list's", a)
+	}
+	if lo := link(t, ns, "lo"); lo == nil || lo.Flags&net.FlagUp == 0 {
+		t.Error("the loopback plugin did not set lo up")
+	}
+	if link(t, e.netns, "mynet0") == nil {
+		t.Error("no bridge mynet0 in the detached namespace")
+	}
+	leases, _ := filepath.Glob(filepath.Join(e.cfg.StateDir, "ipam", "mynet", "10.91.0.*"))
+	if len(leases) != 1 {
+		t.Errorf("host-local leases in the state directory: %v, want one", leases)
+	}
+	if again := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns, InterfaceName: "eth0"}); !proto.Equal(again, resp) {
+		t.Errorf("Connect again: %v, first %v", again, resp)
+	}
+	// The list takes no static addresses.
+	_, err = e.d.Connect(ctx(t), &networkv1.ConnectRequest{NetworkId: netID, EndpointId: randomHex(), NetnsPath: networktest.NewNetns(t), Ipv4Address: "10.91.0.9"})
+	if !errors.Is(err, plugins.ErrUnsupported) {
+		t.Errorf("static address on a list without the ips capability: %v, want Unsupported", err)
+	}
+	// Disconnect after a restart, from libcni's cache.
+	e.restart(t)
+	if err := e.d.Disconnect(ctx(t), &networkv1.DisconnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns}); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
+	if link(t, ns, "eth0") != nil {
+		t.Error("eth0 still in the container after Disconnect")
+	}
+	if leases, _ := filepath.Glob(filepath.Join(e.cfg.StateDir, "ipam", "mynet", "10.91.0.*")); len(leases) != 0 {
+		t.Errorf("leases left after Disconnect: %v", leases)
+	}
+	if err := e.d.DeleteNetwork(ctx(t), &networkv1.DeleteNetworkRequest{NetworkId: netID}); err != nil {
+		t.Fatal(err)
+	}
+	if link(t, e.netns, "mynet0") == nil {
+		t.Error("DeleteNetwork removed mynet0, the conflist's bridge")
+	}
+}
+
+// TestConflistFile: -o conflist_file=PATH, a single-plugin .conf too.
+func TestConflistFile(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	file := filepath.Join(t.TempDir(), "one.conf")
+	if err := os.WriteFile(file, []byte(`{"cniVersion": "0.4.0", "name": "one", "type": "bridge", "bridge": "one0", "isGateway": true,
+	  "ipam": {"type": "host-local", "subnet": "10.93.0.0/24", "gateway": "10.93.0.254"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	netID := randomHex()
+	created := e.create(t, &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "one", Options: map[string]string{"conflist_file": file}})
+	if want := (&networkv1.IPAMConfig{Subnet: "10.93.0.0/24", Gateway: "10.93.0.254"}); len(created.Ipam) != 1 || !proto.Equal(created.Ipam[0], want) {
+		t.Errorf("CreateNetwork answered %v, want %v", created.Ipam, want)
+	}
+	ns1, ns2 := networktest.NewNetns(t), networktest.NewNetns(t)
+	r1 := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns1, InterfaceName: "eth0"})
+	r2 := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns2, InterfaceName: "eth0"})
+	reach(t, ns1, ns2, addrOf(t, r2).Addr())
+	if len(r1.Routes) != 0 {
+		t.Errorf("routes %v from a list without any", r1.Routes)
+	}
+}
+
+// TestErrors: bad options and lists are Invalid errors that name the
+// file and the problem; lists that are not there NotFound.
+func TestErrors(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	e.writeConf(t, "00-broken.conflist", `{"name": `)
+	bad := e.writeConf(t, "bad.json.txt", `{"cniVersion": "1.0.0", "name": "bad", "plugins": [`)
+	noPlugin := e.writeConf(t, "nosuch.conflist", `{"cniVersion": "1.0.0", "name": "nosuch", "plugins": [{"type": "nosuchplugin"}]}`)
+	e.writeConf(t, "noipam.conflist", `{"cniVersion": "1.0.0", "name": "noipam", "plugins": [{"type": "bridge", "ipam": {"type": "nosuchipam"}}]}`)
+	e.writeConf(t, "newer.conflist", `{"cniVersion": "0.0.7", "name": "newer", "plugins": [{"type": "bridge"}]}`)
+	e.writeConf(t, "badname.conflist", `{"cniVersion": "1.0.0", "name": "bad/name", "plugins": [{"type": "bridge"}]}`)
+	for _, c := range []struct {
+		opts     map[string]string
+		internal bool
+		kind     error
+		says     []string
+	}{
+		{opts: map[string]string{"conflist": "missing"}, kind: plugins.ErrNotFound, says: []string{`"missing"`, e.conf, "00-broken.conflist"}},
+		{opts: map[string]string{"conflist_file": "/nonexistent/x.conflist"}, kind: plugins.ErrNotFound, says: []string{"/nonexistent/x.conflist"}},
+		{opts: map[string]string{"conflist_file": "x.conflist"}, kind: plugins.ErrInvalid, says: []string{"absolute"}},
+		{opts: map[string]string{"conflist_file": bad}, kind: plugins.ErrInvalid, says: []string{bad}},
+		{opts: map[string]string{"conflist": "nosuch"}, kind: plugins.ErrInvalid, says: []string{noPlugin, "nosuchplugin"}},
+		{opts: map[string]string{"conflist": "noipam"}, kind: plugins.ErrInvalid, says: []string{"noipam.conflist", "nosuchipam"}},
+		{opts: map[string]string{"conflist": "newer"}, kind: plugins.ErrInvalid, says: []string{"newer.conflist", "0.0.7"}},
+		{opts: map[string]string{"conflist": "bad/name"}, kind: plugins.ErrInvalid, says: []string{"badname.conflist", "bad/name"}},
+		{opts: map[string]string{"conflist": "mynet", "conflist_file": bad}, kind: plugins.ErrInvalid, says: []string{"not both"}},
+		{opts: map[string]string{"conflist": "nosuch", "mtu": "1400"}, kind: plugins.ErrInvalid, says: []string{`"mtu"`}},
+		{opts: map[string]string{"conflist": "nosuch"}, internal: true, kind: plugins.ErrInvalid, says: []string{"internal"}},
+		{opts: map[string]string{"colour": "blue"}, kind: plugins.ErrInvalid, says: []string{`"colour"`}},
+		{opts: map[string]string{"mtu": "big"}, kind: plugins.ErrInvalid, says: []string{"mtu"}},
+		{opts: map[string]string{"ipmasq": "maybe"}, kind: plugins.ErrInvalid, says: []string{"ipmasq"}},
+		{opts: map[string]string{"bridge": "a-name-much-too-long"}, kind: plugins.ErrInvalid, says: []string{"bridge"}},
+	} {
+		_, err := e.d.CreateNetwork(ctx(t), &networkv1.CreateNetworkRequest{NetworkId: randomHex(), Name: "bad", Options: c.opts, Internal: c.internal})
+		t.Logf("%v: %v", c.opts, err)
+		if !errors.Is(err, c.kind) {
+			t.Errorf("CreateNetwork with %v: %v, want kind %v", c.opts, err, c.kind)
+			continue
+		}
+		for _, s := range c.says {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("CreateNetwork with %v: %q does not say %q", c.opts, err, s)
+			}
+		}
+	}
+	// Nothing of the refused networks stays.
+	if recs, _ := os.ReadDir(filepath.Join(e.cfg.StateDir, "networks")); len(recs) != 0 {
+		t.Errorf("refused networks left records: %v", recs)
+	}
+	if lists, _ := os.ReadDir(filepath.Join(e.cfg.StateDir, "net.d")); len(lists) != 0 {
+		t.Errorf("refused networks left lists: %v", lists)
+	}
+	netID := randomHex()
+	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "ok"})
+	_, err := e.d.Connect(ctx(t), &networkv1.ConnectRequest{NetworkId: netID, EndpointId: randomHex(), NetnsPath: t.TempDir()})
+	if !errors.Is(err, plugins.ErrInvalid) {
+		t.Errorf("Connect to a directory as netns: %v, want Invalid", err)
+	}
+	_, err = e.d.Connect(ctx(t), &networkv1.ConnectRequest{NetworkId: netID, EndpointId: randomHex(), NetnsPath: networktest.NewNetns(t), MacAddress: "zz"})
+	if !errors.Is(err, plugins.ErrInvalid) {
+		t.Errorf("Connect with MAC zz: %v, want Invalid", err)
+	}
+	for _, opts := range []map[string]string{{"colour": "blue"}, {"conf_dir": "relative/dir"}, {"bin_dir": ""}} {
+		d := plugins.TestNetworkClient(t, newDriver(testLogger(t)))
+		err := d.Configure(ctx(t), &basev1.ConfigureRequest{StateDir: t.TempDir(), NetnsPath: e.netns, Options: opts})
+		if !errors.Is(err, plugins.ErrInvalid) {
+			t.Errorf("Configure with %v: %v, want Invalid", opts, err)
+		}
+	}
+	d := plugins.TestNetworkClient(t, newDriver(testLogger(t)))
+	if err := d.Configure(ctx(t), &basev1.ConfigureRequest{StateDir: t.TempDir(), NetnsPath: t.TempDir()}); !errors.Is(err, plugins.ErrInvalid) {
+		t.Errorf("Configure with a directory as netns: %v, want Invalid", err)
+	}
+}
+
+// TestOptions: bridge name, MTU, MAC address, ipmasq=false and internal
+// networks of generated lists.
+func TestOptions(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	netID := randomHex()
+	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "opts", Internal: true,
+		Ipam:    []*networkv1.IPAMConfig{{Subnet: "10.94.0.0/16", Gateway: "10.94.0.254", IpRange: "10.94.7.0/24"}},
+		Options: map[string]string{"com.docker.network.bridge.name": "mybr0", "mtu": "1400"}})
+	ns := networktest.NewNetns(t)
+	resp := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns, InterfaceName: "eth1", MacAddress: "02:42:0a:5e:07:09"})
+	if a := addrOf(t, resp); !netip.MustParsePrefix("10.94.7.0/24").Contains(a.Addr()) || a.Bits() != 16 {
+		t.Errorf("address %s is not in the ip-range 10.94.7.0/24 of 10.94.0.0/16", a)
+	}
+	eth1 := link(t, ns, "eth1")
+	if eth1 == nil || eth1.HardwareAddr.String() != "02:42:0a:5e:07:09" || eth1.MTU != 1400 {
+		t.Errorf("eth1 = %+v, want MAC 02:42:0a:5e:07:09 and MTU 1400", eth1)
+	}
+	if resp.Interfaces[0].GetMacAddress() != "02:42:0a:5e:07:09" {
+		t.Errorf("Connect answered MAC %q", resp.Interfaces[0].GetMacAddress())
+	}
+	if br := link(t, e.netns, "mybr0"); br == nil {
+		t.Error("no bridge mybr0")
+	} else if got := addrsOf(t, e.netns, "mybr0"); !slices.Contains(got, "10.94.0.254/16") {
+		t.Errorf("bridge mybr0 has %v, want the gateway 10.94.0.254/16", got)
+	}
+	if len(resp.Routes) != 0 {
+		t.Errorf("internal network: routes %v", resp.Routes)
+	}
+	if out, err := iptablesIn(e.netns); err == nil && strings.Contains(out, "10.94.") {
+		t.Errorf("internal network masqueraded:\n%s", out)
+	}
+	n2 := randomHex()
+	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: n2, Name: "nomasq", Options: map[string]string{"ipmasq": "false"}})
+	r2 := e.connect(t, &networkv1.ConnectRequest{NetworkId: n2, NetnsPath: networktest.NewNetns(t)})
+	if len(r2.Routes) != 1 || r2.Routes[0].Destination != "0.0.0.0/0" {
+		t.Errorf("routes %v, want a default route", r2.Routes)
+	}
+	if out, err := iptablesIn(e.netns); err == nil && strings.Contains(out, addrOf(t, r2).Addr().String()) {
+		t.Errorf("ipmasq=false masqueraded:\n%s", out)
+	}
+}
+
+// TestGoneAndMoved: Disconnect when the container's namespace is gone
+// releases the address; Connect of a connected endpoint into another
+// namespace (the container started again) moves it.
+func TestGoneAndMoved(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	netID := randomHex()
+	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "gone", Ipam: []*networkv1.IPAMConfig{{Subnet: "10.95.0.0/24"}}})
+	ns, remove := networktest.NewNetnsRemovable(t)
+	ep := randomHex()
+	e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns, Ipv4Address: "10.95.0.5"})
+	if err := remove(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.Disconnect(ctx(t), &networkv1.DisconnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns}); err != nil {
+		t.Fatalf("Disconnect with the namespace gone: %v", err)
+	}
+	ns1, ns2 := networktest.NewNetns(t), networktest.NewNetns(t)
+	ep = randomHex()
+	first := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns1, Ipv4Address: "10.95.0.5"})
+	moved := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns2})
+	if link(t, ns1, "eth0") != nil {
+		t.Error("eth0 left in the first namespace")
+	}
+	if link(t, ns2, "eth0") == nil {
+		t.Error("no eth0 in the second namespace")
+	}
+	if proto.Equal(first, moved) && first.Interfaces[0].MacAddress != "" {
+		t.Errorf("moved endpoint answered the old configuration %v", first)
+	}
+}
+
+// TestConcurrentConnects: endpoints connected at once get distinct
+// addresses and interfaces.
+func TestConcurrentConnects(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	netID := randomHex()
+	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "many"})
+	const n = 8
+	type res struct {
+		addr netip.Prefix
+		err  error
+	}
+	nss := make([]string, n)
+	reqs := make([]*networkv1.ConnectRequest, n)
+	for i := range nss {
+		nss[i] = networktest.NewNetns(t)
+		reqs[i] = &networkv1.ConnectRequest{NetworkId: netID, EndpointId: randomHex(), NetnsPath: nss[i]}
+	}
+	out := make(chan res, n)
+	for i := range n {
+		go func() {
+			resp, err := e.d.Connect(context.Background(), reqs[i])
+			if err != nil {
+				out <- res{err: err}
+				return
+			}
+			p, err := netip.ParsePrefix(resp.GetInterfaces()[0].GetAddresses()[0])
+			out <- res{p, err}
+		}()
+	}
+	seen := map[netip.Prefix]bool{}
+	for range n {
+		r := <-out
+		if r.err != nil {
+			t.Fatalf("Connect: %v", r.err)
+		}
+		if seen[r.addr] {
+			t.Errorf("address %s twice", r.addr)
+		}
+		seen[r.addr] = true
+	}
+	for _, ns := range nss {
+		if link(t, ns, "eth0") == nil {
+			t.Errorf("no eth0 in %s", ns)
+		}
+	}
+}
+
+// TestOwnNetns: without netns_path (Moss as real root) the plugins run in
+// the plugin's own namespace.
+func TestOwnNetns(t *testing.T) {
+	if !networktest.Isolate(t) {
+		return
+	}
+	d := plugins.TestNetworkClient(t, newDriver(testLogger(t)))
+	if err := d.Configure(ctx(t), &basev1.ConfigureRequest{StateDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{d: d}
+	netID := randomHex()
+	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "own"})
+	ns1, ns2 := networktest.NewNetns(t), networktest.NewNetns(t)
+	e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns1})
+	r2 := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns2})
+	if link(t, "", "cni-"+netID[:11]) == nil {
+		t.Error("no bridge in the plugin's namespace")
+	}
+	reach(t, ns1, ns2, addrOf(t, r2).Addr())
+	if err := d.DeleteNetwork(ctx(t), &networkv1.DeleteNetworkRequest{NetworkId: netID}); err != nil {
+		t.Fatal(err)
+	}
+	if link(t, "", "cni-"+netID[:11]) != nil {
+		t.Error("DeleteNetwork left the bridge")
+	}
+}
+
+// TestDeleteNetwork: a generated network's bridge, list and leases go;
+// its subnet can be had again.
+func TestDeleteNetwork(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	netID := randomHex()
+	req := &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "del", Ipam: []*networkv1.IPAMConfig{{Subnet: "10.96.0.0/24"}}}
+	e.create(t, req)
+	ns := networktest.NewNetns(t)
+	ep := randomHex()
+	e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns})
+	if err := e.d.Disconnect(ctx(t), &networkv1.DisconnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.d.DeleteNetwork(ctx(t), &networkv1.DeleteNetworkRequest{NetworkId: netID}); err != nil {
+		t.Fatal(err)
+	}
+	if link(t, e.netns, "cni-"+netID[:11]) != nil {
+		t.Error("DeleteNetwork left the bridge")
+	}
+	for _, p := range []string{"net.d/" + netID + ".conflist", "networks/" + netID + ".json", "ipam/moss-" + netID} {
+		if _, err := os.Stat(filepath.Join(e.cfg.StateDir, p)); err == nil {
+			t.Errorf("DeleteNetwork left %s", p)
+		}
+	}
+	req.NetworkId = randomHex()
+	e.create(t, req)
+	e.connect(t, &networkv1.ConnectRequest{NetworkId: req.NetworkId, NetnsPath: networktest.NewNetns(t)})
+}

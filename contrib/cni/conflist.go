@@ -64,20 +64,20 @@ func findConflist(dirs []string, name string) (*libcni.NetworkConfigList, string
 	if len(bad) > 0 {
 		msg += " (unreadable: " + strings.Join(bad, "; ") + ")"
 	}
-	return nil, "", plugins.NotFound("%s", msg)
+	return nil, "", plugins.NotFound("cni: %s", msg)
 }
 
 // loadConflistFile reads the network list in file.
 func loadConflistFile(file string) (*libcni.NetworkConfigList, error) {
 	if !filepath.IsAbs(file) {
-		return nil, plugins.Invalid("conflist_file %q: the path must be absolute", file)
+		return nil, plugins.Invalid("cni: conflist_file %q: the path must be absolute", file)
 	}
 	list, err := readConf(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, plugins.NotFound("CNI network list %s does not exist", file)
+		return nil, plugins.NotFound("cni: CNI network list %s does not exist", file)
 	}
 	if err != nil {
-		return nil, plugins.Invalid("CNI network list %s: %v", file, err)
+		return nil, plugins.Invalid("cni: CNI network list %s: %v", file, err)
 	}
 	return list, nil
 }
@@ -91,13 +91,13 @@ func loadConflistFile(file string) (*libcni.NetworkConfigList, error) {
 func normalize(list *libcni.NetworkConfigList, file, dataDir string) (*libcni.NetworkConfigList, error) {
 	raw := map[string]any{}
 	if err := json.Unmarshal(list.Bytes, &raw); err != nil {
-		return nil, plugins.Invalid("CNI network list %s: %v", file, err)
+		return nil, plugins.Invalid("cni: CNI network list %s: %v", file, err)
 	}
 	confs := make([]any, 0, len(list.Plugins))
 	for i, p := range list.Plugins {
 		c := map[string]any{}
 		if err := json.Unmarshal(p.Bytes, &c); err != nil {
-			return nil, plugins.Invalid("CNI network list %s: plugin %d: %v", file, i, err)
+			return nil, plugins.Invalid("cni: CNI network list %s: plugin %d: %v", file, i, err)
 		}
 		if ipam, ok := c["ipam"].(map[string]any); ok && dataDir != "" && ipam["type"] == "host-local" {
 			if _, set := ipam["dataDir"]; !set {
@@ -114,17 +114,17 @@ func normalize(list *libcni.NetworkConfigList, file, dataDir string) (*libcni.Ne
 	}
 	out, err := libcni.NetworkConfFromBytes(b)
 	if err != nil {
-		return nil, plugins.Invalid("CNI network list %s: %v", file, err)
+		return nil, plugins.Invalid("cni: CNI network list %s: %v", file, err)
 	}
 	if len(out.Plugins) == 0 {
-		return nil, plugins.Invalid("CNI network list %s has no plugins", file)
+		return nil, plugins.Invalid("cni: CNI network list %s has no plugins", file)
 	}
 	if e := validName(out.Name); e != "" {
-		return nil, plugins.Invalid("CNI network list %s: network name %q: %s", file, out.Name, e)
+		return nil, plugins.Invalid("cni: CNI network list %s: network name %q: %s", file, out.Name, e)
 	}
 	for i, p := range out.Plugins {
 		if p.Network.Type == "" {
-			return nil, plugins.Invalid("CNI network list %s: plugin %d has no type", file, i)
+			return nil, plugins.Invalid("cni: CNI network list %s: plugin %d has no type", file, i)
 		}
 	}
 	return out, nil

@@ -243,7 +243,7 @@ func (c *config) load(r *record) (*libcni.NetworkConfigList, string, error) {
 		file = c.genFile(r.ID)
 		list, err = libcni.NetworkConfFromFile(file)
 		if err != nil {
-			return nil, file, fmt.Errorf("generated CNI network list %s: %w", file, err)
+			return nil, file, fmt.Errorf("cni: generated CNI network list %s: %w", file, err)
 		}
 	case r.Conflist != "":
 		list, file, err = findConflist(c.confDirs, r.Conflist)
@@ -261,17 +261,21 @@ func (c *config) load(r *record) (*libcni.NetworkConfigList, string, error) {
 // validate checks that the plugins of list, and their IPAM plugins, are
 // in the bin dirs and speak the list's CNI version.
 func (c *config) validate(ctx context.Context, list *libcni.NetworkConfigList, file string) error {
-	if _, err := c.cni.ValidateNetworkList(ctx, list); err != nil {
-		return plugins.Invalid("CNI network list %s: %v (bin_dir %s)", file, err, strings.Join(c.binDirs, ":"))
-	}
-	for _, p := range list.Plugins {
-		if p.Network.IPAM.Type == "" {
-			continue
+	check := func(what, typ string) error {
+		_, err := c.cni.ValidateNetwork(ctx, &libcni.PluginConfig{Network: &types.PluginConf{Type: typ, CNIVersion: list.CNIVersion}})
+		if err != nil {
+			return plugins.Invalid("cni: CNI network list %s: %s: %v (bin_dir %s)", file, what, err, strings.Join(c.binDirs, ":"))
 		}
-		if _, err := c.cni.ValidateNetwork(ctx, &libcni.PluginConfig{Network: &types.PluginConf{
-			Type: p.Network.IPAM.Type, CNIVersion: list.CNIVersion,
-		}}); err != nil {
-			return plugins.Invalid("CNI network list %s: IPAM of plugin %q: %v (bin_dir %s)", file, p.Network.Type, err, strings.Join(c.binDirs, ":"))
+		return nil
+	}
+	for i, p := range list.Plugins {
+		if err := check(fmt.Sprintf("plugin %d", i), p.Network.Type); err != nil {
+			return err
+		}
+		if p.Network.IPAM.Type != "" {
+			if err := check(fmt.Sprintf("IPAM of plugin %d (%s)", i, p.Network.Type), p.Network.IPAM.Type); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
