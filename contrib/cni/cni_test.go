@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -106,11 +108,25 @@ func (e *env) connect(t *testing.T, req *networkv1.ConnectRequest) *networkv1.Co
 	return resp
 }
 
-var idCount int
-
+// randomHex is a Docker-style ID: 64 hex digits.
 func randomHex() string {
-	idCount++
-	return fmt.Sprintf("%08x%056x", os.Getpid(), idCount)
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// bridgeOf is the bridge of the generated network id.
+func bridgeOf(t *testing.T, e *env, id string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.cfg.StateDir, "networks", id+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil || !strings.HasPrefix(r.Bridge, "cni-") || len(r.Bridge) != 15 {
+		t.Fatalf("record of network %s: %s, %v", id, b, err)
+	}
+	return r.Bridge
 }
 
 // addrOf is the first address of the first interface of resp.
@@ -245,9 +261,13 @@ func TestGeneratedNetwork(t *testing.T) {
 	}
 	t.Logf("%s:\n%s", gen, b)
 	// A second network gets another subnet.
-	other := e.create(t, &networkv1.CreateNetworkRequest{Name: "gen2"})
+	otherID := randomHex()
+	other := e.create(t, &networkv1.CreateNetworkRequest{NetworkId: otherID, Name: "gen2"})
 	if o := netip.MustParsePrefix(other.Ipam[0].Subnet); o.Overlaps(subnet) {
 		t.Errorf("second network got %s, overlapping %s", o, subnet)
+	}
+	if bridgeOf(t, e, netID) == bridgeOf(t, e, otherID) {
+		t.Errorf("both networks have bridge %s", bridgeOf(t, e, netID))
 	}
 
 	ns1, ns2 := networktest.NewNetns(t), networktest.NewNetns(t)
@@ -273,7 +293,7 @@ func TestGeneratedNetwork(t *testing.T) {
 		t.Errorf("routes %v, want %v", r1.Routes, wantRoute)
 	}
 	// Where the bridge is.
-	bridge := "cni-" + netID[:11]
+	bridge := bridgeOf(t, e, netID)
 	if link(t, e.netns, bridge) == nil {
 		t.Errorf("no bridge %s in the detached namespace", bridge)
 	}
@@ -658,23 +678,25 @@ func TestOwnNetns(t *testing.T) {
 		return
 	}
 	d := plugins.TestNetworkClient(t, newDriver(testLogger(t)))
-	if err := d.Configure(ctx(t), &basev1.ConfigureRequest{StateDir: t.TempDir()}); err != nil {
+	state := t.TempDir()
+	if err := d.Configure(ctx(t), &basev1.ConfigureRequest{StateDir: state}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{d: d}
+	e := &env{d: d, cfg: &basev1.ConfigureRequest{StateDir: state}}
 	netID := randomHex()
 	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "own"})
+	bridge := bridgeOf(t, e, netID)
 	ns1, ns2 := networktest.NewNetns(t), networktest.NewNetns(t)
 	e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns1})
 	r2 := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns2})
-	if link(t, "", "cni-"+netID[:11]) == nil {
+	if link(t, "", bridge) == nil {
 		t.Error("no bridge in the plugin's namespace")
 	}
 	reach(t, ns1, ns2, addrOf(t, r2).Addr())
 	if err := d.DeleteNetwork(ctx(t), &networkv1.DeleteNetworkRequest{NetworkId: netID}); err != nil {
 		t.Fatal(err)
 	}
-	if link(t, "", "cni-"+netID[:11]) != nil {
+	if link(t, "", bridge) != nil {
 		t.Error("DeleteNetwork left the bridge")
 	}
 }
@@ -689,6 +711,7 @@ func TestDeleteNetwork(t *testing.T) {
 	netID := randomHex()
 	req := &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "del", Ipam: []*networkv1.IPAMConfig{{Subnet: "10.96.0.0/24"}}}
 	e.create(t, req)
+	bridge := bridgeOf(t, e, netID)
 	ns := networktest.NewNetns(t)
 	ep := randomHex()
 	e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, EndpointId: ep, NetnsPath: ns})
@@ -698,7 +721,7 @@ func TestDeleteNetwork(t *testing.T) {
 	if err := e.d.DeleteNetwork(ctx(t), &networkv1.DeleteNetworkRequest{NetworkId: netID}); err != nil {
 		t.Fatal(err)
 	}
-	if link(t, e.netns, "cni-"+netID[:11]) != nil {
+	if link(t, e.netns, bridge) != nil {
 		t.Error("DeleteNetwork left the bridge")
 	}
 	for _, p := range []string{"net.d/" + netID + ".conflist", "networks/" + netID + ".json", "ipam/moss-" + netID} {
@@ -709,4 +732,106 @@ func TestDeleteNetwork(t *testing.T) {
 	req.NetworkId = randomHex()
 	e.create(t, req)
 	e.connect(t, &networkv1.ConnectRequest{NetworkId: req.NetworkId, NetnsPath: networktest.NewNetns(t)})
+}
+
+// TestMasquerade: containers of a generated network reach beyond the
+// detached namespace through NAT (the bridge plugin's ipMasq, iptables-nft
+// in a rootless namespace): an "outside" namespace with no route back to
+// the containers sees the detached namespace's address; with ipmasq=false
+// it cannot answer.
+func TestMasquerade(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	outside := networktest.NewNetns(t)
+	f, err := os.Open(outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// detached 192.168.77.2 (uplink, default route) — outside 192.168.77.1
+	if err := networktest.Do(e.netns, func() error {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "up0"}, PeerName: "up1"}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return err
+		}
+		peer, err := netlink.LinkByName("up1")
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetNsFd(peer, int(f.Fd())); err != nil {
+			return err
+		}
+		addr, _ := netlink.ParseAddr("192.168.77.2/24")
+		if err := netlink.AddrAdd(veth, addr); err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(veth); err != nil {
+			return err
+		}
+		return netlink.RouteAdd(&netlink.Route{LinkIndex: veth.Attrs().Index, Gw: net.ParseIP("192.168.77.1")})
+	}); err != nil {
+		t.Fatalf("uplink of the detached namespace: %v", err)
+	}
+	if err := networktest.Do(outside, func() error {
+		l, err := netlink.LinkByName("up1")
+		if err != nil {
+			return err
+		}
+		addr, _ := netlink.ParseAddr("192.168.77.1/24")
+		if err := netlink.AddrAdd(l, addr); err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(l)
+	}); err != nil {
+		t.Fatalf("outside: %v", err)
+	}
+	var ln net.Listener
+	if err := networktest.Do(outside, func() error {
+		ln, err = net.Listen("tcp", "192.168.77.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peers := make(chan string, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			peers <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+			c.Close()
+		}
+	}()
+	dial := func(ns string, timeout time.Duration) error {
+		return networktest.Do(ns, func() error {
+			c, err := net.DialTimeout("tcp", ln.Addr().String(), timeout)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	}
+
+	masq := randomHex()
+	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: masq, Name: "masq"})
+	ns := networktest.NewNetns(t)
+	e.connect(t, &networkv1.ConnectRequest{NetworkId: masq, NetnsPath: ns})
+	if err := dial(ns, 5*time.Second); err != nil {
+		t.Fatalf("container to the outside: %v", err)
+	}
+	if peer := <-peers; peer != "192.168.77.2" {
+		t.Errorf("the outside saw %s, want the detached namespace's 192.168.77.2", peer)
+	}
+
+	plain := randomHex()
+	e.create(t, &networkv1.CreateNetworkRequest{NetworkId: plain, Name: "plain", Options: map[string]string{"ipmasq": "false"}})
+	ns2 := networktest.NewNetns(t)
+	e.connect(t, &networkv1.ConnectRequest{NetworkId: plain, NetnsPath: ns2})
+	if err := dial(ns2, time.Second); err == nil {
+		t.Errorf("without ipmasq the outside answered a container (it saw %s)", <-peers)
+	}
 }

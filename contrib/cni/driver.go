@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -391,10 +392,12 @@ func subnets(ipam []ipamConfig) string {
 }
 
 // createGenerated writes a bridge + host-local network list for r.
-func (d *driver) createGenerated(ctx context.Context, c *config, r *record, req *networkv1.CreateNetworkRequest) error {
+func (d *driver) createGenerated(ctx context.Context, c *config, r *record, req *networkv1.CreateNetworkRequest) (err error) {
 	r.Generated = true
 	r.CNIName = "moss-" + sanitize(r.ID, 64)
-	r.Bridge = "cni-" + sanitize(r.ID, 11)
+	if r.Bridge, err = d.bridgeName(c, r.ID); err != nil {
+		return err
+	}
 	o := genOptions{name: r.CNIName, internal: req.GetInternal(), dataDir: c.ipamDir()}
 	masq := ""
 	for k, v := range req.GetOptions() {
@@ -463,6 +466,24 @@ func (d *driver) iptablesWorks(ctx context.Context, c *config) bool {
 		return false
 	}
 	return true
+}
+
+// bridgeName names the bridge of a generated network: "cni-" and 11 hex
+// digits of a hash of its id (15 characters, the most a Linux interface
+// name has), which no other network of the adapter's has.
+func (d *driver) bridgeName(c *config, id string) (string, error) {
+	recs, err := c.records()
+	if err != nil {
+		return "", err
+	}
+	sum := fmt.Sprintf("%x", sha256.Sum256([]byte(id)))
+	for i := 0; i+11 <= len(sum); i++ {
+		name := "cni-" + sum[i:i+11]
+		if !slices.ContainsFunc(recs, func(r *record) bool { return r.Bridge == name }) {
+			return name, nil
+		}
+	}
+	return "", plugins.Exists("cni: no free bridge name for network %s: give one with -o bridge=NAME", id)
 }
 
 // sanitize keeps the letters and digits of s, at most n of them.
