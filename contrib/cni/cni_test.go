@@ -395,6 +395,15 @@ func TestConflistByName(t *testing.T) {
 		t.Errorf("CreateNetwork of a conflist with another subnet: %v, want an Invalid error naming the file", err)
 	}
 
+	_, err = e.d.CreateNetwork(ctx(t), &networkv1.CreateNetworkRequest{NetworkId: randomHex(), Name: "twice", Options: map[string]string{"conflist": "mynet"}})
+	if !errors.Is(err, plugins.ErrExists) {
+		t.Errorf("a second network of the same list: %v, want an Exists error", err)
+	}
+	_, err = e.d.CreateNetwork(ctx(t), &networkv1.CreateNetworkRequest{NetworkId: randomHex(), Name: "over", Ipam: []*networkv1.IPAMConfig{{Subnet: "10.91.0.0/16"}}})
+	if !errors.Is(err, plugins.ErrExists) {
+		t.Errorf("a generated network over the list's subnet: %v, want an Exists error", err)
+	}
+
 	ns := networktest.NewNetns(t)
 	setDown(t, ns, "lo")
 	ep := randomHex()

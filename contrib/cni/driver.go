@@ -371,7 +371,26 @@ func (d *driver) createFromConflist(ctx context.Context, c *config, r *record, r
 			return plugins.Invalid("cni: subnet %q: a network made from CNI network list %s has the list's addressing (%s)", ic.GetSubnet(), file, subnets(r.IPAM))
 		}
 	}
+	// Another network on the same subnets (of this list, or another)
+	// would be the same network under two names.
+	recs, err := c.records()
+	if err != nil {
+		return err
+	}
+	for _, ic := range r.IPAM {
+		for _, o := range recs {
+			if slices.ContainsFunc(o.IPAM, func(oc ipamConfig) bool { return overlaps(oc.Subnet, ic.Subnet) }) {
+				return plugins.Exists("cni: subnet %s of CNI network list %s overlaps network %s (%s)", ic.Subnet, file, o.Name, o.ID)
+			}
+		}
+	}
 	return nil
+}
+
+func overlaps(a, b string) bool {
+	pa, err1 := netip.ParsePrefix(a)
+	pb, err2 := netip.ParsePrefix(b)
+	return err1 == nil && err2 == nil && pa.Overlaps(pb)
 }
 
 func sameSubnet(a, b string) bool {
