@@ -622,6 +622,14 @@ func TestGoneAndMoved(t *testing.T) {
 	if link(t, ns1, "eth0") != nil {
 		t.Error("eth0 left in the first namespace")
 	}
+	// Another endpoint with the interface name of the moved one.
+	_, err := e.d.Connect(ctx(t), &networkv1.ConnectRequest{NetworkId: netID, EndpointId: randomHex(), NetnsPath: ns2, InterfaceName: "eth0"})
+	if !errors.Is(err, plugins.ErrExists) {
+		t.Errorf("Connect with a taken interface name: %v, want an Exists error", err)
+	}
+	if link(t, ns2, "eth0") == nil {
+		t.Error("a refused Connect removed the interface of another endpoint")
+	}
 	if link(t, ns2, "eth0") == nil {
 		t.Error("no eth0 in the second namespace")
 	}

@@ -777,6 +777,19 @@ func (d *driver) Connect(ctx context.Context, req *networkv1.ConnectRequest) (*n
 		}
 		rt.CapabilityArgs["mac"] = mac
 	}
+	// A failed ADD is undone by a DEL, which removes the interface
+	// ifName: it must not be another endpoint's.
+	var taken bool
+	if err := inNetns(rt.NetNS, func() error {
+		_, err := net.InterfaceByName(ifName)
+		taken = err == nil
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if taken {
+		return nil, plugins.Exists("cni: the container's network namespace has an interface %s already", ifName)
+	}
 	res, err := c.cni.AddNetworkList(ctx, list, rt)
 	if err != nil {
 		// Release what the plugins before the failing one took.
