@@ -852,3 +852,31 @@ func TestMasquerade(t *testing.T) {
 		t.Errorf("without ipmasq the outside answered a container (it saw %s)", <-peers)
 	}
 }
+
+// TestIPv6: --ipv6 without a v6 subnet adds a free fd90:0:0:N::/64.
+func TestIPv6(t *testing.T) {
+	if !networktest.IsolateHostNetns(t) {
+		return
+	}
+	e := newEnv(t)
+	netID := randomHex()
+	created := e.create(t, &networkv1.CreateNetworkRequest{NetworkId: netID, Name: "six", Ipv6: true})
+	if len(created.Ipam) != 2 || created.Ipam[1].Subnet != "fd90::/64" || created.Ipam[1].Gateway != "fd90::1" {
+		t.Fatalf("CreateNetwork with IPv6 answered %v", created.Ipam)
+	}
+	ns1, ns2 := networktest.NewNetns(t), networktest.NewNetns(t)
+	e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns1})
+	r2 := e.connect(t, &networkv1.ConnectRequest{NetworkId: netID, NetnsPath: ns2, Ipv6Address: "fd90::42"})
+	addrs := r2.Interfaces[0].GetAddresses()
+	if len(addrs) != 2 || addrs[1] != "fd90::42/64" {
+		t.Fatalf("addresses %v, want an IPv4 one and fd90::42/64", addrs)
+	}
+	var routes []string
+	for _, r := range r2.Routes {
+		routes = append(routes, r.Destination+" via "+r.Gateway)
+	}
+	if want := []string{"0.0.0.0/0 via " + created.Ipam[0].Gateway, "::/0 via fd90::1"}; !slices.Equal(routes, want) {
+		t.Errorf("routes %v, want %v", routes, want)
+	}
+	reach(t, ns1, ns2, netip.MustParseAddr("fd90::42"))
+}
