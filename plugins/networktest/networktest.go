@@ -346,19 +346,31 @@ func checkInterface(t *testing.T, path string, resp *networkv1.ConnectResponse, 
 	}
 }
 
-// interfaceGone reports whether name is missing from the namespace at path.
+// interfaceGone reports whether name is missing from the namespace at
+// path, waiting a little for it to go: a driver may finish removing a
+// device after Disconnect returned (the kernel takes a grace period to
+// delete one).
 func interfaceGone(t *testing.T, path, name string) bool {
 	t.Helper()
-	gone := false
-	if err := Do(path, func() error {
-		_, err := net.InterfaceByName(name)
-		gone = err != nil
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(goneTimeout)
+	for {
+		gone := false
+		if err := Do(path, func() error {
+			_, err := net.InterfaceByName(name)
+			gone = err != nil
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if gone || time.Now().After(deadline) {
+			return gone
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return gone
 }
+
+// goneTimeout is how long an interface may outlive its Disconnect.
+const goneTimeout = 5 * time.Second
 
 func firstAddr(t *testing.T, resp *networkv1.ConnectResponse) netip.Addr {
 	t.Helper()
@@ -405,9 +417,16 @@ func (h Harness) testConnect(t *testing.T) {
 			t.Errorf("Disconnect of a disconnected endpoint: %v", err)
 		}
 	}
+	// Connected again at once, as `network disconnect` then `connect` do:
+	// the same endpoint, namespace and interface name.
+	back := i.connect(t, req)
+	checkInterface(t, ns, back, subnet)
+	if err := i.d.Disconnect(ctx(t), &networkv1.DisconnectRequest{NetworkId: netID, EndpointId: req.EndpointId, NetnsPath: ns}); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
 	for _, name := range []string{"eth0", "eth1"} {
 		if !interfaceGone(t, ns, name) {
-			t.Errorf("interface %s still in the namespace after Disconnect", name)
+			t.Errorf("interface %s still in the namespace %v after Disconnect", name, goneTimeout)
 		}
 	}
 }
