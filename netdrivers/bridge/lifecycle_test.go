@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -374,4 +375,92 @@ func floor(t *testing.T, bridgeNs string, n int) []time.Duration {
 		t.Fatalf("floor: %v", err)
 	}
 	return out
+}
+
+// TestOwnNamespace: with no NetnsPath (Moss run as root) the bridges, the
+// table and the DNS listeners are in the plugin's own namespace.
+func TestOwnNamespace(t *testing.T) {
+	if !networktest.Isolate(t) {
+		return
+	}
+	e := newEnv(t)
+	e.cfg.NetnsPath = ""
+	e.start()
+	netID, _, gw := e.network(&networkv1.CreateNetworkRequest{Name: "own"})
+	own := links(t, "/proc/thread-self/ns/net")
+	if !slices.Contains(own, bridge.BridgePrefix+netID[:8]) {
+		t.Fatalf("no bridge in the plugin's own namespace: %v", own)
+	}
+	c1, c2 := e.connect(netID, "one"), e.connect(netID, "two")
+	echo(t, c1.ns, c1.addr, 8080)
+	if _, err := call(c2.ns, c1.addr, 8080, 5*time.Second); err != nil {
+		t.Errorf("two → one: %v", err)
+	}
+	if m := query(t, c2.ns, gw, "one", dns.TypeA, "udp"); !slices.Equal(addrsOf(m), []string{c1.addr.String()}) {
+		t.Errorf("A one: %v", m)
+	}
+	if m := query(t, c2.ns, gw, "example.test", dns.TypeA, "udp"); !slices.Equal(addrsOf(m), []string{upstreamAnswer}) {
+		t.Errorf("forwarded: %v", m)
+	}
+	if rules := nftRules(t, "/proc/thread-self/ns/net"); rules["postrouting"] != 1 {
+		t.Errorf("rules in the plugin's own namespace: %v", rules)
+	}
+}
+
+// TestConcurrentConnects: the agent starts containers at once; each gets
+// an address of its own and a working interface, and each name resolves.
+func TestConcurrentConnects(t *testing.T) {
+	if !networktest.Isolate(t) {
+		return
+	}
+	e := newEnv(t)
+	netID, _, gw := e.network(&networkv1.CreateNetworkRequest{Name: "many"})
+	const n = 24
+	cs := make([]*container, n)
+	for i := range cs {
+		cs[i] = &container{id: randomID(), name: fmt.Sprintf("c%d", i), ns: networktest.NewNetns(t), endpoint: randomID()}
+	}
+	errs := make(chan error, n)
+	for _, c := range cs {
+		go func() {
+			resp, err := e.d.Connect(context.Background(), &networkv1.ConnectRequest{NetworkId: netID, EndpointId: c.endpoint, NetnsPath: c.ns, ContainerId: c.id, ContainerName: c.name})
+			if err == nil {
+				c.addr = netip.MustParsePrefix(resp.Interfaces[0].Addresses[0]).Addr()
+			}
+			errs <- err
+		}()
+	}
+	for range cs {
+		if err := <-errs; err != nil {
+			t.Fatalf("Connect: %v", err)
+		}
+	}
+	seen := map[netip.Addr]bool{}
+	for _, c := range cs {
+		if seen[c.addr] {
+			t.Fatalf("address %s handed out twice", c.addr)
+		}
+		seen[c.addr] = true
+	}
+	echo(t, cs[0].ns, cs[0].addr, 8080)
+	for _, c := range cs[1:] {
+		if _, err := call(c.ns, cs[0].addr, 8080, 5*time.Second); err != nil {
+			t.Errorf("%s → c0: %v", c.name, err)
+		}
+		if m := query(t, cs[0].ns, gw, c.name, dns.TypeA, "udp"); !slices.Equal(addrsOf(m), []string{c.addr.String()}) {
+			t.Errorf("A %s: %v", c.name, m)
+		}
+	}
+	// And all go at once.
+	for _, c := range cs {
+		go func() {
+			errs <- e.d.Disconnect(context.Background(), &networkv1.DisconnectRequest{NetworkId: netID, EndpointId: c.endpoint})
+		}()
+	}
+	for range cs {
+		if err := <-errs; err != nil {
+			t.Errorf("Disconnect: %v", err)
+		}
+	}
+	waitFor(t, "the veths to go", func() bool { return len(hasPrefix(links(t, e.ns), "mossv")) == 0 })
 }
