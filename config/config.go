@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -25,6 +26,7 @@ type Config struct {
 	Network Network `toml:"network"`
 	IDMap   IDMap   `toml:"idmap"`
 	Runtime Runtime `toml:"runtime"`
+	Plugins Plugins `toml:"plugins"`
 
 	// Files lists the configuration files that were read, in order.
 	Files []string `toml:"-"`
@@ -72,6 +74,24 @@ type Runtime struct {
 	// Seccomp32 keeps the 32-bit x86 ABI in the profile (default false:
 	// each architecture costs every container start ~16 ms of compiling).
 	Seccomp32 bool `toml:"seccomp_32bit"`
+}
+
+// Plugins configures third-party plugins.
+type Plugins struct {
+	// Dirs are directories whose executables are started as plugins,
+	// besides the per-user directory (~/.local/share/moss/plugins).
+	Dirs []string `toml:"dirs"`
+	// Options are handed to each plugin by name at its start:
+	// [plugins.options.NAME] key = "value".
+	Options map[string]map[string]string `toml:"options"`
+	// HandshakeTimeout bounds a plugin's start ("10s" by default).
+	HandshakeTimeout string `toml:"handshake_timeout"`
+}
+
+// Timeout is HandshakeTimeout parsed (validate has checked it).
+func (p Plugins) Timeout() time.Duration {
+	d, _ := time.ParseDuration(p.HandshakeTimeout)
+	return d
 }
 
 // Default returns the built-in configuration.
@@ -134,6 +154,7 @@ func knownKeys() []string {
 		"storage.driver", "storage.graph_root", "storage.run_root", "storage.options",
 		"network.driver", "network.port_driver", "network.cidr", "network.mtu",
 		"idmap.source", "runtime.seccomp", "runtime.seccomp_32bit",
+		"plugins.dirs", "plugins.options.NAME", "plugins.handshake_timeout",
 	}
 	sort.Strings(keys)
 	return keys
@@ -146,7 +167,24 @@ func (c Config) validate() error {
 	if err := c.Network.validate(); err != nil {
 		return err
 	}
+	if err := c.Plugins.validate(); err != nil {
+		return err
+	}
 	return c.IDMap.validate()
+}
+
+func (p Plugins) validate() error {
+	for _, d := range p.Dirs {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("plugins.dirs %q: must be an absolute path", d)
+		}
+	}
+	if p.HandshakeTimeout != "" {
+		if d, err := time.ParseDuration(p.HandshakeTimeout); err != nil || d <= 0 {
+			return fmt.Errorf("plugins.handshake_timeout %q: want a duration such as 10s", p.HandshakeTimeout)
+		}
+	}
+	return nil
 }
 
 func (s Storage) validate() error {

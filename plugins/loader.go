@@ -103,6 +103,7 @@ type handle struct {
 	err     error
 	pid     int
 	client  *plugin.Client
+	cmd     *exec.Cmd
 	driver  any // *networkClient or *volumeClient of the current process
 	caps    *networkv1.CapabilitiesResponse
 	ready   chan struct{} // closed when the current start attempt is over
@@ -264,7 +265,7 @@ func (h *handle) start(ctx context.Context) {
 		h.status = StatusFailed
 		h.m.log.Error("plugin failed to start", "path", h.path, "args", strings.Join(h.args, " "), "error", err)
 		if h.client != nil {
-			h.client.Kill()
+			go endClient(h.client, h.cmd)
 			h.client = nil
 		}
 		h.driver = nil
@@ -303,7 +304,11 @@ func (h *handle) launch(ctx context.Context) error {
 	m := h.m
 	h.killStale()
 	cmd := exec.Command(h.path, h.args...)
+	// A session of its own: ending the plugin ends what it started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	h.mu.Lock()
+	h.cmd = cmd
+	h.mu.Unlock()
 	if err := os.MkdirAll(m.cfg.RunDir, 0o700); err != nil {
 		return err
 	}
@@ -410,6 +415,16 @@ func (h *handle) describe() string {
 	return h.path
 }
 
+// endClient ends a plugin process that failed its start, with whatever it
+// started: go-plugin's Kill waits for the output pipes, which a child of
+// the plugin may hold open.
+func endClient(c *plugin.Client, cmd *exec.Cmd) {
+	if cmd != nil && cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	c.Kill()
+}
+
 // killStale ends a process of this plugin that an earlier agent left
 // running (it was killed and could not end its plugins).
 func (h *handle) killStale() {
@@ -471,8 +486,9 @@ func (h *handle) watch(c *plugin.Client, pid int) {
 	h.client = nil
 	h.pid = 0
 	h.ready = make(chan struct{})
+	cmd := h.cmd
 	h.mu.Unlock()
-	c.Kill()
+	endClient(c, cmd)
 	go h.restartLater()
 }
 

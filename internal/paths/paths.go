@@ -46,6 +46,21 @@ func (d Dirs) GraphRoot() string { return filepath.Join(d.Data, "storage") }
 // RunRoot is the default containers/storage run root.
 func (d Dirs) RunRoot() string { return filepath.Join(d.Runtime, "storage") }
 
+// Networks holds the agent's network records.
+func (d Dirs) Networks() string { return filepath.Join(d.Data, "networks") }
+
+// PluginDir is the per-user directory of third-party plugin executables.
+func (d Dirs) PluginDir() string { return filepath.Join(d.Data, "plugins") }
+
+// PluginState holds the plugins' persistent state, one directory each.
+func (d Dirs) PluginState() string { return filepath.Join(d.Data, "plugin-state") }
+
+// PluginRun holds the plugins' runtime files and sockets.
+func (d Dirs) PluginRun() string { return filepath.Join(d.Runtime, "plugins") }
+
+// NetNS holds the bind mounts of containers' network namespaces.
+func (d Dirs) NetNS() string { return filepath.Join(d.Runtime, "netns") }
+
 // Default returns the directories for the current user, from the environment
 // (XDG_RUNTIME_DIR, XDG_DATA_HOME, XDG_CONFIG_HOME, HOME). It does not create
 // anything. MOSS_RUNTIME_DIR and MOSS_DATA_DIR override the first two, which
