@@ -11,13 +11,14 @@ endif
 LDFLAGS  := -s -w \
 	-X github.com/moss-containers/moss/internal/version.Version=$(VERSION) \
 	-X github.com/moss-containers/moss/agent.Version=$(VERSION) \
-	-X github.com/moss-containers/moss/cli.Version=$(VERSION)
+	-X github.com/moss-containers/moss/cli.Version=$(VERSION) \
+	-X github.com/moss-containers/moss/netdrivers.Version=$(VERSION)
 comma    := ,
 space    := $(eval) $(eval)
 export CGO_ENABLED=1
 export GOFLAGS=-tags=$(subst $(space),$(comma),$(strip $(TAGS)))
 
-.PHONY: help build test integration check bench demo lint clean
+.PHONY: help build test integration check bench demo lint clean proto
 
 help: ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +49,9 @@ lint: ## gofmt -l must be empty; go vet with the build tags
 	@# The front binary (main_front.go) embeds bin/moss-full.gz: vetted once built.
 	@if [ -f bin/moss-full.gz ]; then $(GO) vet -tags '$(subst $(space),$(comma),$(strip $(TAGS))),moss_front' . ; fi
 	bash -n hack/*.sh contrib/*.sh .ci/run
+
+proto: ## Regenerate proto/*/v1 Go code (protoc, protoc-gen-go, protoc-gen-go-grpc)
+	proto/generate.sh
 
 clean: ## Remove build output
 	rm -rf bin

@@ -23,6 +23,8 @@ import (
 	"github.com/moss-containers/moss/cli"
 	_ "github.com/moss-containers/moss/internal/mossinit"
 	_ "github.com/moss-containers/moss/internal/nsjoin"
+	"github.com/moss-containers/moss/netdrivers"
+	"github.com/moss-containers/moss/plugins"
 )
 
 func main() {
@@ -47,6 +49,13 @@ func main() {
 			os.Exit(shim.Main(os.Args[2:]))
 		case rootless.Role:
 			os.Exit(rootless.Main())
+		case plugins.BuiltinRole:
+			// moss __plugin networkdriver NAME: a built-in driver, served
+			// as a plugin process (netdrivers).
+			if len(os.Args) > 2 && os.Args[2] == plugins.KindNetwork+"driver" {
+				os.Exit(netdrivers.Main(os.Args[3:]))
+			}
+			os.Exit(2)
 		}
 	}
 	cli.AgentCommand = agent.Main
