@@ -26,6 +26,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/moby/sys/userns"
 	"github.com/opencontainers/runc/libcontainer/exeseal"
+	rkclient "github.com/rootless-containers/rootlesskit/v3/pkg/api/client"
+	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
 
 	"github.com/moss-containers/moss/agent/rootless"
 	"github.com/moss-containers/moss/agent/shim"
@@ -33,6 +35,8 @@ import (
 	"github.com/moss-containers/moss/internal/agentexe"
 	"github.com/moss-containers/moss/internal/nsjoin"
 	"github.com/moss-containers/moss/internal/paths"
+	"github.com/moss-containers/moss/netdrivers"
+	"github.com/moss-containers/moss/plugins"
 	"github.com/moss-containers/moss/storage"
 )
 
@@ -58,7 +62,16 @@ type Agent struct {
 	// on disk with the mossinit constructor (the front binary, or this one).
 	initBinary string
 	launcher   *shim.Launcher
-	started    time.Time
+	// maxGID is the highest group ID of the user namespace.
+	maxGID  uint32
+	started time.Time
+
+	// plugins runs the network (and volume) driver plugins; nets are the
+	// networks (networks.go).
+	plugins *plugins.Manager
+	nets    *networkRegistry
+	portsMu sync.Mutex
+	ports   port.Manager
 
 	// deleting counts layer deletions in flight (reap.go).
 	deleting sync.WaitGroup
@@ -178,6 +191,14 @@ func run(log hclog.Logger, args []string) error {
 			return err
 		}
 	}
+	a.maxGID = maxMappedGID()
+	if err := a.loadNetworks(); err != nil {
+		return err
+	}
+	if err := a.startPlugins(); err != nil {
+		return err
+	}
+	defer a.plugins.Stop()
 	if err := a.loadContainers(); err != nil {
 		return err
 	}
@@ -207,6 +228,80 @@ func run(log hclog.Logger, args []string) error {
 	}
 	_ = os.Remove(filepath.Join(d.Runtime, "agent.pid"))
 	return nil
+}
+
+// startPlugins starts the built-in network drivers and the third-party
+// plugins in the background; the first calls to a driver wait for it.
+func (a *Agent) startPlugins() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	netns := ""
+	if a.holder != nil {
+		netns = filepath.Join(a.holder.StateDir, "netns")
+	}
+	a.plugins = plugins.NewManager(plugins.LoaderConfig{
+		Self:             self,
+		Builtins:         map[string][]string{plugins.KindNetwork: netdrivers.Builtin},
+		Dirs:             append(append([]string{}, a.cfg.Plugins.Dirs...), a.dirs.PluginDir()),
+		StateDir:         a.dirs.PluginState(),
+		RunDir:           a.dirs.PluginRun(),
+		NetNS:            netns,
+		Options:          a.cfg.Plugins.Options,
+		HandshakeTimeout: a.cfg.Plugins.Timeout(),
+		AgentVersion:     Version,
+		OnStart:          a.onPluginStart,
+		Log:              a.log,
+	})
+	a.plugins.Start(context.Background())
+	return nil
+}
+
+// maxMappedGID is the highest group ID of our user namespace's GID map.
+func maxMappedGID() uint32 {
+	data, err := os.ReadFile("/proc/self/gid_map")
+	if err != nil {
+		return 0
+	}
+	var max uint64
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		inside, err1 := strconv.ParseUint(f[0], 10, 32)
+		n, err2 := strconv.ParseUint(f[2], 10, 32)
+		if err1 == nil && err2 == nil && n > 0 && inside+n-1 > max {
+			max = inside + n - 1
+		}
+	}
+	if max > 2147483647 {
+		max = 2147483647
+	}
+	return uint32(max)
+}
+
+// portManager is the rootless port driver's API (rootlesskit's, in the
+// namespace holder).
+func (a *Agent) portManager() (port.Manager, error) {
+	a.portsMu.Lock()
+	defer a.portsMu.Unlock()
+	if a.ports != nil {
+		return a.ports, nil
+	}
+	if a.holder == nil {
+		return nil, kindErr(errInvalid, "cannot publish ports: Moss runs as root without the rootless port driver")
+	}
+	if a.holder.PortDriver != "builtin" {
+		return nil, kindErr(errInvalid, "cannot publish ports: network.port_driver is %q (set it to builtin)", a.holder.PortDriver)
+	}
+	c, err := rkclient.New(filepath.Join(a.holder.StateDir, "api.sock"))
+	if err != nil {
+		return nil, fmt.Errorf("rootless port driver: %w", err)
+	}
+	a.ports = c.PortManager()
+	return a.ports, nil
 }
 
 // listen takes over the socket path unless another agent answers on it.

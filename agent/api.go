@@ -71,6 +71,15 @@ func (a *Agent) routes() http.Handler {
 	h("GET /exec/{id}/json", a.getExecJSON)
 	h("POST /containers/prune", a.postPrune)
 
+	h("GET /networks", a.getNetworks)
+	h("GET /networks/{id}", a.getNetwork)
+	h("POST /networks/create", a.postNetworkCreate)
+	h("DELETE /networks/{id}", a.deleteNetwork)
+	h("POST /networks/prune", a.postNetworksPrune)
+	h("POST /networks/{id}/connect", a.postNetworkConnect)
+	h("POST /networks/{id}/disconnect", a.postNetworkDisconnect)
+	h("GET /moss/v1/plugins", a.getPlugins)
+
 	h("GET /images/json", a.getImages)
 	h("GET /images/{name...}", a.getImageRoutes)
 	h("POST /images/create", a.postImagesCreate)
@@ -139,6 +148,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errCannotRun):
 		return http.StatusBadRequest
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
@@ -194,7 +207,7 @@ func (a *Agent) postCreate(w http.ResponseWriter, r *http.Request) error {
 	if req.Config == nil {
 		return kindErr(errInvalid, "config cannot be empty in order to create a container")
 	}
-	c, warnings, err := a.createContainer(r.URL.Query().Get("name"), req.Config, req.HostConfig)
+	c, warnings, err := a.createContainer(r.URL.Query().Get("name"), req.Config, req.HostConfig, req.NetworkingConfig)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
 	"github.com/moss-containers/moss/agent/shim"
@@ -66,18 +65,20 @@ func (a *Agent) getContainers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func matchContainer(f map[string][]string, c *Container, s container.Summary) bool {
-	anyOf := func(vals []string, ok func(string) bool) bool {
-		if len(vals) == 0 {
+// anyOf holds when no values are given or ok holds for one of them.
+func anyOf(vals []string, ok func(string) bool) bool {
+	if len(vals) == 0 {
+		return true
+	}
+	for _, v := range vals {
+		if ok(v) {
 			return true
 		}
-		for _, v := range vals {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
 	}
+	return false
+}
+
+func matchContainer(f map[string][]string, c *Container, s container.Summary) bool {
 	return anyOf(f["status"], func(v string) bool { return string(s.State) == v }) &&
 		anyOf(f["name"], func(v string) bool { return strings.Contains(c.Name, strings.TrimPrefix(v, "/")) }) &&
 		anyOf(f["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
@@ -98,9 +99,9 @@ func (a *Agent) summary(c *Container, now time.Time) container.Summary {
 	}
 	s := container.Summary{
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: "sha256:" + c.ImageID,
-		Command: c.command(), Created: c.Created.Unix(), Ports: []container.PortSummary{},
+		Command: c.command(), Created: c.Created.Unix(), Ports: portSummary(c),
 		Labels: c.Config.Labels, State: container.ContainerState(st), Status: c.statusString(now),
-		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
+		NetworkSettings: &container.NetworkSettingsSummary{Networks: a.networkSettings(c).Networks},
 		Mounts:          []container.MountPoint{},
 	}
 	if s.Labels == nil {
@@ -108,7 +109,7 @@ func (a *Agent) summary(c *Container, now time.Time) container.Summary {
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
 	if s.HostConfig.NetworkMode == "" {
-		s.HostConfig.NetworkMode = "none"
+		s.HostConfig.NetworkMode = "bridge"
 	}
 	return s
 }
@@ -158,7 +159,7 @@ func (a *Agent) inspect(c *Container) container.InspectResponse {
 		LogPath:        filepath.Join(b, shim.LogFile),
 		Name:           "/" + c.Name, Driver: a.store.Driver(), Platform: "linux",
 		HostConfig: c.HostConfig, Config: c.Config, Mounts: []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
+		NetworkSettings: a.networkSettings(c),
 	}
 	if data, err := a.store.ContainerLayerData(c.ID); err == nil {
 		resp.GraphDriver = &storage.DriverData{Name: a.store.Driver(), Data: data}

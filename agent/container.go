@@ -14,6 +14,7 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/moss-containers/moss/internal/atomicfile"
 )
@@ -30,6 +31,18 @@ type Container struct {
 	HostConfig *container.HostConfig `json:"host_config"`
 	State      State                 `json:"state"`
 	Rootfs     string                `json:"rootfs,omitempty"`
+	// Networks are the container's endpoints by network name: what the
+	// user asked for (aliases, a static address) and, while it runs, what
+	// the driver gave (address, gateway, MAC, endpoint ID).
+	Networks map[string]*network.EndpointSettings `json:"networks,omitempty"`
+	// NetNS is the bind mount of its network namespace while it runs, for
+	// drivers of isolated namespaces.
+	NetNS string `json:"netns,omitempty"`
+	// Interfaces name each endpoint's interface (network → eth0…) while
+	// it runs.
+	Interfaces map[string]string `json:"interfaces,omitempty"`
+	// Ports are its published ports while it runs.
+	Ports []publishedPort `json:"ports,omitempty"`
 
 	// waiters are woken at every state change.
 	changed chan struct{}
@@ -158,4 +171,6 @@ var (
 	errNotModified = errors.New("not modified")
 	errCannotRun   = errors.New("cannot invoke")
 	errNoCommand   = errors.New("command not found")
+	errForbidden   = errors.New("forbidden")
+	errUnavailable = errors.New("unavailable")
 )

@@ -14,6 +14,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/agent/spec"
@@ -22,7 +23,7 @@ import (
 
 // createContainer makes a container from cfg: the image's defaults merged
 // into the configuration, a fresh writable layer, persisted metadata.
-func (a *Agent) createContainer(name string, cfg *container.Config, host *container.HostConfig) (*Container, []string, error) {
+func (a *Agent) createContainer(name string, cfg *container.Config, host *container.HostConfig, nc *network.NetworkingConfig) (*Container, []string, error) {
 	if cfg == nil || cfg.Image == "" {
 		return nil, nil, kindErr(errInvalid, "no image specified")
 	}
@@ -34,6 +35,16 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	}
 	if err := validateEnv(cfg.Env); err != nil {
 		return nil, nil, err
+	}
+	host = ptrCopy(host)
+	nets, err := a.resolveNetworks(cfg, host, nc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	if host.NetworkMode == "host" && (len(host.PortBindings) > 0 || host.PublishAllPorts) {
+		warnings = append(warnings, "Published ports are discarded when using host network mode")
+		host.PortBindings, host.PublishAllPorts = nil, false
 	}
 	if name != "" && !validName.MatchString(name) {
 		return nil, nil, kindErr(errInvalid, "Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
@@ -85,6 +96,10 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 		merged.Labels = labels
 	}
 	id := newID()
+	if merged.Hostname == "" && host.NetworkMode == "host" {
+		// As docker: the host's network, the host's name.
+		merged.Hostname, _ = os.Hostname()
+	}
 	if merged.Hostname == "" {
 		merged.Hostname = id[:12]
 	}
@@ -101,7 +116,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	a.mu.Unlock()
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(), Image: cfg.Image, ImageID: img.ID,
-		Config: &merged, HostConfig: host, State: State{Status: "created"},
+		Config: &merged, HostConfig: host, State: State{Status: "created"}, Networks: nets,
 		changed: make(chan struct{}), removed: make(chan struct{}),
 	}
 	fail := func(err error) (*Container, []string, error) {
@@ -128,7 +143,14 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	a.containers[id] = c
 	a.mu.Unlock()
 	a.containerEvent(c, events.ActionCreate, nil)
-	return c, nil, nil
+	return c, warnings, nil
+}
+
+// ptrCopy returns a shallow copy of h, so that normalising it does not
+// change the caller's.
+func ptrCopy(h *container.HostConfig) *container.HostConfig {
+	c := *h
+	return &c
 }
 
 func validateEnv(env []string) error {
@@ -142,13 +164,6 @@ func validateEnv(env []string) error {
 }
 
 func validateHost(h *container.HostConfig) error {
-	switch nm := string(h.NetworkMode); nm {
-	case "", "none", "default", "bridge":
-		// Until network drivers arrive, every container gets its own
-		// network namespace with only lo.
-	default:
-		return kindErr(errInvalid, "network mode %q is not supported yet: use --network none", nm)
-	}
 	switch h.LogConfig.Type {
 	case "", "json-file":
 	default:
@@ -207,7 +222,15 @@ func (a *Agent) start(c *Container) error {
 		return fmt.Errorf("mount container root: %w", err)
 	}
 	a.log.Debug("mounted", "id", c.ID, "took", time.Since(t0))
-	pid, err := a.launch(c, rootfs)
+	ns, err := a.setupNetwork(context.Background(), c)
+	var pid int
+	if err == nil {
+		a.log.Debug("network ready", "id", c.ID, "took", time.Since(t0))
+		pid, err = a.launch(c, rootfs, ns)
+		if err != nil {
+			a.teardownNetwork(c)
+		}
+	}
 	a.log.Debug("launched", "id", c.ID, "took", time.Since(t0))
 	if err != nil {
 		for _, p := range c.attachers {
@@ -264,21 +287,20 @@ func (a *Agent) startOrRemove(c *Container) error {
 
 // launch writes the bundle and starts the shim; the container's process runs
 // once pending attach streams are connected.
-func (a *Agent) launch(c *Container, rootfs string) (int, error) {
+func (a *Agent) launch(c *Container, rootfs string, ns *netSetup) (int, error) {
 	b := a.bundle(c.ID)
-	etc := filepath.Join(b, "etc")
 	h := c.HostConfig
-	dns := make([]string, 0, len(h.DNS))
-	for _, ip := range h.DNS {
-		dns = append(dns, ip.String())
-	}
-	if err := spec.WriteEtc(etc, c.Config.Hostname, h.ExtraHosts, dns, h.DNSSearch, h.DNSOptions); err != nil {
+	etc := filepath.Join(b, "etc")
+	if err := spec.WriteEtc(etc, ns.etc); err != nil {
 		return 0, err
+	}
+	if ns.etcDir != "" {
+		etc = ns.etcDir
 	}
 	s, err := spec.Build(spec.Input{
 		ID: c.ID, Rootfs: rootfs, Config: c.Config, Host: h, EtcDir: etc,
 		SingleID: a.singleID, Seccomp: a.cfg.Runtime.SeccompEnabled(), Seccomp32: a.cfg.Runtime.Seccomp32,
-		InitBinary: a.initBinary,
+		InitBinary: a.initBinary, NetNS: ns.netns, MaxGID: a.maxGID,
 	})
 	if err != nil {
 		if errors.Is(err, spec.ErrInvalid) {
@@ -393,6 +415,7 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 	}
 	c.State.Pid = 0
 	c.Rootfs = ""
+	a.teardownNetwork(c)
 	_ = os.Remove(a.socket(c.ID))
 	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
 	if !auto {

@@ -129,7 +129,7 @@ func TestBadInput(t *testing.T) {
 		{"bad reference", []string{"tag", image, "UPPER/Case"}, []string{"invalid reference format"}, 0},
 		{"unknown container", []string{"stop", "nosuchcontainer"}, []string{"No such container"}, 0},
 		{"bad signal", []string{"kill", "-s", "SIGNOPE", "busy"}, []string{"invalid signal"}, 0},
-		{"host network not yet", []string{"run", "--rm", "--network", "host", image, "true"}, []string{"not supported yet"}, 125},
+		{"unknown network", []string{"run", "--rm", "--network", "nosuchnet", image, "true"}, []string{"network nosuchnet not found"}, 125},
 		{"bad user", []string{"run", "--rm", "-u", "nosuchuser", image, "true"}, []string{"unable to find user"}, 0},
 	}
 	for _, tc := range cases {

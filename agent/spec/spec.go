@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -59,7 +60,16 @@ type Input struct {
 	// InitBinary, with Host.Init, is bind-mounted as InitPath and runs the
 	// command as its child (internal/mossinit).
 	InitBinary string
+	// NetNS is the network namespace: "" for a new one (with only lo),
+	// HostNetNS for the host's, else the path of one to join.
+	NetNS string
+	// MaxGID is the highest group ID the user namespace maps: the kernel
+	// takes no ping_group_range beyond it.
+	MaxGID uint32
 }
+
+// HostNetNS in Input.NetNS keeps the container in the host's network.
+const HostNetNS = "host"
 
 // ErrInvalid marks configuration errors caused by the user's input.
 var ErrInvalid = errors.New("invalid container configuration")
@@ -122,6 +132,31 @@ func Build(in Input) (*specs.Spec, error) {
 			},
 			Resources: &specs.LinuxResources{},
 		},
+	}
+	switch in.NetNS {
+	case HostNetNS:
+		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
+	case "":
+	default:
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = in.NetNS
+			}
+		}
+	}
+	if in.NetNS != HostNetNS {
+		// As docker: ping without privileges, ports below 1024 without
+		// CAP_NET_BIND_SERVICE (the namespace is the container's own).
+		s.Linux.Sysctl = map[string]string{
+			"net.ipv4.ping_group_range":           fmt.Sprintf("0 %d", in.MaxGID),
+			"net.ipv4.ip_unprivileged_port_start": "0",
+		}
+	}
+	for k, v := range host.Sysctls {
+		if s.Linux.Sysctl == nil {
+			s.Linux.Sysctl = map[string]string{}
+		}
+		s.Linux.Sysctl[k] = v
 	}
 	if !host.Privileged {
 		s.Linux.MaskedPaths = maskedPaths
@@ -366,6 +401,16 @@ func allCaps() []string { return capNames }
 // InitPath is where `run --init` finds its init in the container.
 const InitPath = "/sbin/moss-init"
 
+// sysMount is a fresh sysfs, which the kernel allows only in a network
+// namespace of the user namespace; in the host's network it is the host's
+// /sys bound read-only, as runc's rootless conversion does.
+func sysMount(in Input, opts []string) specs.Mount {
+	if in.NetNS == HostNetNS {
+		return specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: append([]string{"rbind"}, opts...)}
+	}
+	return specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: opts}
+}
+
 func mounts(in Input, host *container.HostConfig, withInit bool) []specs.Mount {
 	ptsOpts := []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
 	if !in.SingleID {
@@ -383,7 +428,7 @@ func mounts(in Input, host *container.HostConfig, withInit bool) []specs.Mount {
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: ptsOpts},
-		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
+		sysMount(in, sysOpts),
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + shmSize}},
 	}
@@ -400,25 +445,58 @@ func mounts(in Input, host *container.HostConfig, withInit bool) []specs.Mount {
 	return m
 }
 
+// Etc is what the container's /etc/hostname, hosts and resolv.conf say.
+type Etc struct {
+	Hostname   string
+	ExtraHosts []string // NAME:IP
+	// Addresses are the container's own, which hosts gives its hostname.
+	Addresses                  []string
+	DNS, DNSSearch, DNSOptions []string
+	// HostFiles copies the host's hosts and resolv.conf (host network).
+	HostFiles bool
+}
+
 // WriteEtc writes the container's hostname, hosts and resolv.conf into dir.
-// resolv.conf follows Docker for containers without a network: the host's
-// name servers minus loopback ones, else public defaults.
-func WriteEtc(dir, hostname string, extraHosts []string, dns, dnsSearch, dnsOptions []string) error {
+// Without name servers of its own, resolv.conf follows Docker for
+// containers without a network: the host's name servers minus loopback
+// ones, else public defaults.
+func WriteEtc(dir string, e Etc) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
 		"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-	for _, h := range extraHosts {
+	resolv := ""
+	if e.HostFiles {
+		if data, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = string(data)
+			if !strings.HasSuffix(hosts, "\n") {
+				hosts += "\n"
+			}
+		}
+		if data, err := os.ReadFile("/etc/resolv.conf"); err == nil && len(e.DNS)+len(e.DNSSearch)+len(e.DNSOptions) == 0 {
+			resolv = string(data)
+		}
+	}
+	for _, h := range e.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")
 		if !ok {
 			return fmt.Errorf("%w: bad --add-host %q: want NAME:IP", ErrInvalid, h)
 		}
 		hosts += ip + "\t" + name + "\n"
 	}
-	hosts += "127.0.1.1\t" + hostname + "\n"
-	resolv := resolvConf(dns, dnsSearch, dnsOptions)
-	for name, data := range map[string]string{"hostname": hostname + "\n", "hosts": hosts, "resolv.conf": resolv} {
+	if !e.HostFiles {
+		if len(e.Addresses) == 0 {
+			hosts += "127.0.1.1\t" + e.Hostname + "\n"
+		}
+		for _, a := range e.Addresses {
+			hosts += a + "\t" + e.Hostname + "\n"
+		}
+	}
+	if resolv == "" {
+		resolv = resolvConf(e.DNS, e.DNSSearch, e.DNSOptions)
+	}
+	for name, data := range map[string]string{"hostname": e.Hostname + "\n", "hosts": hosts, "resolv.conf": resolv} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			return err
 		}

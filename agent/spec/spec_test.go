@@ -156,7 +156,7 @@ func TestSignal(t *testing.T) {
 
 func TestWriteEtc(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteEtc(dir, "box", []string{"db:10.0.0.5"}, []string{"1.1.1.1"}, []string{"example.com"}, nil); err != nil {
+	if err := WriteEtc(dir, Etc{Hostname: "box", ExtraHosts: []string{"db:10.0.0.5"}, DNS: []string{"1.1.1.1"}, DNSSearch: []string{"example.com"}}); err != nil {
 		t.Fatal(err)
 	}
 	hosts, _ := os.ReadFile(filepath.Join(dir, "hosts"))
@@ -168,7 +168,7 @@ func TestWriteEtc(t *testing.T) {
 	if string(resolv) != "nameserver 1.1.1.1\nsearch example.com\n" || string(hn) != "box\n" {
 		t.Fatalf("resolv %q hostname %q", resolv, hn)
 	}
-	if err := WriteEtc(dir, "box", []string{"nocolon"}, nil, nil, nil); err == nil {
+	if err := WriteEtc(dir, Etc{Hostname: "box", ExtraHosts: []string{"nocolon"}}); err == nil {
 		t.Fatal("bad --add-host accepted")
 	}
 }
