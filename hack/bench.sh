@@ -186,6 +186,80 @@ if [ $have_podman = 1 ]; then
 	podman rm -f "$plid" >/dev/null 2>&1 || true
 fi
 
+# Networks: run --rm on the default bridge network, Moss against Podman's
+# default rootless network, alternating as above.
+bcmds=("$moss run --rm $img true")
+[ $have_podman = 1 ] && bcmds+=("podman run --rm $pimg true")
+for r in $(seq "$rounds"); do
+	warm=0
+	[ "$r" = 1 ] && warm=3
+	hyperfine -N -i --style none --warmup $warm --runs "$per" --export-json "$tmp/bridge-$r.json" "${bcmds[@]}" >/dev/null
+done
+bridge_ms=$(median '.results[0].times' "$tmp"/bridge-*.json)
+row "run --rm IMAGE true, default bridge network (median of $((rounds * per)))" "moss $bridge_ms ms"
+if [ $have_podman = 1 ]; then
+	pbridge_ms=$(median '.results[1].times' "$tmp"/bridge-*.json)
+	row "" "podman $pbridge_ms ms (its default rootless network, same runs)"
+	row "" "$(awk -v m="$bridge_ms" -v p="$pbridge_ms" 'BEGIN {printf "moss %.1fx faster (target: >= 4x, <= 40 ms)", p/m}')"
+fi
+# The Connect round trip to the bridge plugin, as the agent's debug log
+# times it, over 20 starts.
+kill "$(cat "$MOSS_RUNTIME_DIR/agent.pid")"
+sleep 0.5
+MOSS_DEBUG=1 "$moss" version >/dev/null
+for _ in $(seq 20); do "$moss" run --rm "$img" true; done
+conn=$(grep -o 'connected: .*network=bridge took=[0-9.]*[µm]s' "$MOSS_RUNTIME_DIR/agent.log" | tail -20 |
+	sed -E 's/.*took=([0-9.]+)(µ|m)s/\1 \2/' | awk '{print ($2 == "m") ? $1 : $1 / 1000}' | sort -n | awk '{a[NR]=$1} END {printf "%.2f", (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+row "Connect round trip to the bridge plugin (target <= 2 ms)" "${conn} ms (median of 20 starts, agent log)"
+kill "$(cat "$MOSS_RUNTIME_DIR/agent.pid")"
+sleep 0.5
+"$moss" version >/dev/null
+
+# TCP throughput with iperf3 (an image of busybox and the host's iperf3):
+# host to a published port, and container to container on one network.
+if command -v iperf3 >/dev/null; then
+	iroot=$tmp/iperf-root
+	mkdir -p "$iroot"
+	tar -xf "$rootfs" -C "$iroot"
+	for f in /usr/bin/iperf3 $(ldd /usr/bin/iperf3 | grep -o '/[^ ]*'); do
+		mkdir -p "$iroot$(dirname "$f")"
+		cp -L "$f" "$iroot$f"
+	done
+	tar -C "$iroot" -cf "$tmp/iperf.tar" .
+	iimg=bench/iperf:latest
+	piimg=localhost/bench/iperf:latest
+	"$moss" import "$tmp/iperf.tar" "$iimg" >/dev/null
+	gbps() { jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100'; }
+	"$moss" run -d --name iperf-pub -p 127.0.0.1:15201:5201 "$iimg" iperf3 -s >/dev/null
+	sleep 1
+	mpub=$(iperf3 -c 127.0.0.1 -p 15201 -t 5 -J 2>/dev/null | gbps || echo "?")
+	"$moss" network create benchnet >/dev/null
+	"$moss" run -d --name iperf-srv --network benchnet "$iimg" iperf3 -s >/dev/null
+	sleep 1
+	mc2c=$("$moss" run --rm --network benchnet "$iimg" iperf3 -c iperf-srv -t 5 -J 2>/dev/null | gbps || echo "?")
+	"$moss" rm -f iperf-pub iperf-srv >/dev/null
+	"$moss" network rm benchnet >/dev/null
+	row "iperf3 host -> published port (target >= podman)" "moss $mpub Gbit/s"
+	row "iperf3 container -> container, one network" "moss $mc2c Gbit/s"
+	if [ $have_podman = 1 ] && podman import "$tmp/iperf.tar" "$piimg" >/dev/null 2>&1; then
+		podman run -d --name iperf-pub -p 127.0.0.1:15202:5201 "$piimg" iperf3 -s >/dev/null
+		sleep 1
+		ppub=$(iperf3 -c 127.0.0.1 -p 15202 -t 5 -J 2>/dev/null | gbps || echo "?")
+		pc2c="?"
+		if podman network create benchnet >/dev/null 2>&1; then
+			podman run -d --name iperf-srv --network benchnet "$piimg" iperf3 -s >/dev/null
+			sleep 1
+			sip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' iperf-srv)
+			pc2c=$(podman run --rm --network benchnet "$piimg" iperf3 -c "$sip" -t 5 -J 2>/dev/null | gbps || echo "?")
+			podman rm -f -t 0 iperf-srv >/dev/null 2>&1 || true
+			podman network rm benchnet >/dev/null 2>&1 || true
+		fi
+		podman rm -f -t 0 iperf-pub >/dev/null 2>&1 || true
+		podman rmi -f "$piimg" >/dev/null 2>&1 || true
+		row "" "podman: published port $ppub Gbit/s, container -> container $pc2c Gbit/s"
+	fi
+fi
+
 start=$(date +%s%N)
 pids=()
 for i in $(seq "$parallel"); do

@@ -41,6 +41,10 @@ work=$(mktemp -d /tmp/moss-ci-XXXXXX)
 chmod 0755 "$work"
 trap 'rm -rf "$work" 2>/dev/null || true' EXIT
 
+if [ "$what" = all ]; then
+	phase proto
+	proto/generate.sh --check
+fi
 phase build
 make -s build
 cp bin/moss "$work/moss"

@@ -14,10 +14,13 @@ export DEBIAN_FRONTEND=noninteractive
 # libc6-dev, libseccomp-dev, pkg-config: cgo, the static link, seccomp.
 # podman, runc, fuse-overlayfs, slirp4netns: the bench peer (and overlay and
 # network fallbacks). docker-registry: registry tests of later issues.
-# hyperfine, jq: make bench. util-linux: runuser, nsenter, unshare.
+# hyperfine, jq, iperf3: make bench. util-linux: runuser, nsenter, unshare.
+# protobuf-compiler: the proto drift check. containernetworking-plugins: the
+# CNI adapter (contrib/cni).
 pkgs=(uidmap busybox-static gcc libc6-dev make git pkg-config libseccomp-dev
 	podman runc fuse-overlayfs slirp4netns iproute2 tmux docker-registry
-	hyperfine jq curl file procps util-linux ca-certificates)
+	hyperfine jq curl file procps util-linux ca-certificates protobuf-compiler
+	iperf3 containernetworking-plugins)
 # (No `cmd | grep -q` with pipefail: grep's early exit fails the pipeline.)
 installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
 available() { [[ $(apt-cache policy "$1" 2>/dev/null) =~ Candidate:\ [0-9] ]]; }
