@@ -62,6 +62,8 @@ if [ "$what" = all ]; then
 	done <"$work/unit/index"
 fi
 go test -c -o "$work/integration.test" ./integration
+# The third-party plugin of TestCNIPlugin.
+CGO_ENABLED=0 go build -o "$work/moss-cni" ./contrib/cni
 chmod -R a+rX "$work"
 
 # as_user USER DIR CMD...: runs CMD in DIR as USER (root) or as is.
@@ -124,7 +126,7 @@ fi
 
 phase "integration (as $user)"
 ilog="$work/integration.log"
-if as_user "$user" "$work" env MOSS_BIN="$work/moss" MOSS_IT_ROOTFS="$work/busybox-rootfs.tar" \
+if as_user "$user" "$work" env MOSS_BIN="$work/moss" MOSS_IT_ROOTFS="$work/busybox-rootfs.tar" MOSS_IT_CNI="$work/moss-cni" \
 	"$work/integration.test" -test.v -test.timeout 12m 2>&1 | tee "$ilog"; then :; else status=1; fi
 summarize "$ilog"
 

@@ -63,6 +63,9 @@ func TestNetworkDNS(t *testing.T) {
 	}
 }
 
+// Commands bounded by timeout(1) run with --init: busybox's timeout execs
+// the command, which as PID 1 would ignore the signal (wget -T crashes).
+
 // hostListener serves "moss-host" on the host's first global address; a
 // container reaches it through the rootless network's NAT.
 func hostListener(t *testing.T) string {
@@ -97,20 +100,20 @@ func TestNetworkIsolation(t *testing.T) {
 	mustMoss(t, "run", "-d", "--name", "isoct", "--network", "isoa", image, "httpd", "-f", "-p", "80", "-h", "/etc")
 	rmf(t, "isoct")
 	ip := ipOf(t, "isoct", "isoa")
-	if r := moss(t, "run", "--rm", "--network", "isoa", image, "timeout", "5", "wget", "-qO-", "http://"+ip+"/hostname"); r.code != 0 {
+	if r := moss(t, "run", "--rm", "--network", "isoa", "--init", image, "timeout", "5", "wget", "-qO-", "http://"+ip+"/hostname"); r.code != 0 {
 		t.Fatalf("same network: %+v", r)
 	}
-	if r := moss(t, "run", "--rm", "--network", "isob", image, "timeout", "5", "wget", "-qO-", "http://"+ip+"/hostname"); r.code == 0 {
+	if r := moss(t, "run", "--rm", "--network", "isob", "--init", image, "timeout", "5", "wget", "-qO-", "http://"+ip+"/hostname"); r.code == 0 {
 		t.Fatalf("a container on isob reached isoct on isoa: %+v", r)
 	}
 	if r := moss(t, "run", "--rm", "--network", "isob", image, "ping", "-c1", "-W2", ip); r.code == 0 {
 		t.Fatalf("a container on isob pinged isoct on isoa: %+v", r)
 	}
 	addr := hostListener(t)
-	if r := moss(t, "run", "--rm", "--network", "isob", image, "timeout", "5", "wget", "-qO-", "http://"+addr+"/"); r.code != 0 || r.stdout != "moss-host\n" {
+	if r := moss(t, "run", "--rm", "--network", "isob", "--init", image, "timeout", "5", "wget", "-qO-", "http://"+addr+"/"); r.code != 0 || r.stdout != "moss-host\n" {
 		t.Fatalf("outbound from isob to the host: %+v", r)
 	}
-	if r := moss(t, "run", "--rm", "--network", "isoint", image, "timeout", "5", "wget", "-qO-", "http://"+addr+"/"); r.code == 0 {
+	if r := moss(t, "run", "--rm", "--network", "isoint", "--init", image, "timeout", "5", "wget", "-qO-", "http://"+addr+"/"); r.code == 0 {
 		t.Fatalf("a container on an --internal network got out: %+v", r)
 	}
 	if out := mustMoss(t, "run", "--rm", "--network", "isoint", image, "ip", "route"); strings.Contains(out, "default") {
@@ -266,7 +269,7 @@ func TestBridgePluginKilled(t *testing.T) {
 	if r := moss(t, "exec", "kb", "timeout", "5", "wget", "-qO-", "http://ka/hostname"); r.code != 0 {
 		t.Fatalf("names after the restart: %+v", r)
 	}
-	if r := moss(t, "run", "--rm", "--network", "killnet", image, "timeout", "5", "wget", "-qO-", "http://ka/hostname"); r.code != 0 {
+	if r := moss(t, "run", "--rm", "--network", "killnet", "--init", image, "timeout", "5", "wget", "-qO-", "http://ka/hostname"); r.code != 0 {
 		t.Fatalf("a new container after the restart: %+v", r)
 	}
 	if agentPID() <= 0 || syscall.Kill(agentPID(), 0) != nil {
@@ -475,4 +478,60 @@ func TestBadPlugins(t *testing.T) {
 	if out := mustMoss(t, "run", "--rm", image, "echo", "still works"); out != "still works\n" {
 		t.Fatalf("run after bad plugins: %q", out)
 	}
+}
+
+// TestCNIPlugin: the CNI adapter of contrib/cni, a third-party plugin
+// loaded from the plugin directory, runs a container on a CNI bridge
+// network with a published port (acceptance 7). make check builds it
+// (MOSS_IT_CNI names the executable).
+func TestCNIPlugin(t *testing.T) {
+	bin := os.Getenv("MOSS_IT_CNI")
+	if bin == "" {
+		t.Skip("MOSS_IT_CNI is not set (hack/check.sh builds contrib/cni and sets it)")
+	}
+	dir := filepath.Join(dataDir, "plugins")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "moss-cni"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	restart := func() {
+		old := agentPID()
+		_ = syscall.Kill(old, syscall.SIGTERM)
+		waitGone(old, 10*time.Second)
+		mustMoss(t, "version")
+	}
+	t.Cleanup(func() {
+		_ = exec.Command(mossBin, "rm", "-f", "cnict").Run()
+		_ = exec.Command(mossBin, "network", "rm", "cninet").Run()
+		os.Remove(filepath.Join(dir, "moss-cni"))
+		restart()
+	})
+	restart()
+	waitFor(t, "the cni plugin", 15*time.Second, func() bool { return plugins(t)["cni"].Status == "running" })
+	if out := mustMoss(t, "plugin", "ls"); !strings.Contains(out, "cni") || !strings.Contains(out, filepath.Join(dir, "moss-cni")) {
+		t.Fatalf("plugin ls:\n%s", out)
+	}
+	mustMoss(t, "network", "create", "-d", "cni", "--subnet", "10.73.0.0/24", "cninet")
+	const addr = "127.0.0.1:18082"
+	mustMoss(t, "run", "-d", "--name", "cnict", "--network", "cninet", "-p", addr+":80", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+	ip := ipOf(t, "cnict", "cninet")
+	if !strings.HasPrefix(ip, "10.73.0.") {
+		t.Fatalf("cnict's address on the CNI network: %q", ip)
+	}
+	waitFor(t, "the page through the published port", 10*time.Second, func() bool {
+		body, _ := httpGet("http://" + addr + "/hostname")
+		return body != ""
+	})
+	if r := moss(t, "run", "--rm", "--network", "cninet", "--init", image, "timeout", "5", "wget", "-qO-", "http://"+ip+"/hostname"); r.code != 0 {
+		t.Fatalf("container to container on the CNI network: %+v", r)
+	}
+	mustMoss(t, "rm", "-f", "cnict")
+	waitFor(t, "the port to be free", 5*time.Second, func() bool { return portFree(addr) })
+	mustMoss(t, "network", "rm", "cninet")
 }
