@@ -122,14 +122,15 @@ func (r resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	q := req.Question[0]
-	a, ok := r.d.lookup(r.netID, q)
+	src, _ := remoteAddr(w)
+	a, ok := r.d.lookup(r.netID, q, src)
 	if !ok {
 		reply(w, req, dns.RcodeServerFailure) // the network is being deleted
 		return
 	}
 	// Only the network's own containers may ask: the gateway of another
 	// network is reachable from every bridge.
-	if src, ok := remoteAddr(w); !ok || !a.subnet.Contains(src) {
+	if !src.IsValid() || !a.subnet.Contains(src) {
 		reply(w, req, dns.RcodeRefused)
 		return
 	}
@@ -214,8 +215,12 @@ func (ep *endpoint) names() []string {
 	return out
 }
 
-// lookup answers q from the network's endpoints.
-func (d *Driver) lookup(netID string, q dns.Question) (answer, bool) {
+// lookup answers q, asked by src on the network netID, from the endpoints
+// of every network the asking container is on (as Docker's DNS: a
+// container connected to two networks finds the names of both, through
+// whichever network's server its resolv.conf names), each name with its
+// address on the network the two share.
+func (d *Driver) lookup(netID string, q dns.Question, src netip.Addr) (answer, bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	n, ok := d.nets[netID]
@@ -236,12 +241,34 @@ func (d *Driver) lookup(netID string, q dns.Question) (answer, bool) {
 		}
 		return a, true
 	}
+	nets := []*network{n}
+	asker := ""
 	for _, ep := range n.Endpoints {
-		for _, s := range ep.names() {
-			if s == name {
-				a.known = true
-				a.addrs = append(a.addrs, ep.addr)
-				break
+		if ep.addr == src {
+			asker = ep.ContainerID
+		}
+	}
+	if asker != "" {
+		for id, other := range d.nets {
+			if id == netID || other.Default {
+				continue
+			}
+			for _, ep := range other.Endpoints {
+				if ep.ContainerID == asker {
+					nets = append(nets, other)
+					break
+				}
+			}
+		}
+	}
+	for _, n := range nets {
+		for _, ep := range n.Endpoints {
+			for _, s := range ep.names() {
+				if s == name {
+					a.known = true
+					a.addrs = append(a.addrs, ep.addr)
+					break
+				}
 			}
 		}
 	}
