@@ -535,3 +535,65 @@ func TestCNIPlugin(t *testing.T) {
 	waitFor(t, "the port to be free", 5*time.Second, func() bool { return portFree(addr) })
 	mustMoss(t, "network", "rm", "cninet")
 }
+
+// TestNetworkConnectAndAgentRestart: network connect gives a running
+// container an interface and a name on a second network; after the agent
+// is killed and started again, the plugins are started again and the
+// containers keep their networks.
+func TestNetworkConnectAndAgentRestart(t *testing.T) {
+	network(t, "conn1")
+	network(t, "conn2")
+	mustMoss(t, "run", "-d", "--name", "cona", "--network", "conn1", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+	mustMoss(t, "run", "-d", "--name", "conb", "--network", "conn2", image, "sleep", "1000")
+	rmf(t, "cona", "conb")
+	if r := moss(t, "exec", "conb", "timeout", "3", "wget", "-qO-", "http://cona/hostname"); r.code == 0 {
+		t.Fatalf("conb reached cona before being connected: %+v", r)
+	}
+	mustMoss(t, "network", "connect", "--alias", "bee", "conn1", "conb")
+	if out := mustMoss(t, "exec", "conb", "ip", "-o", "link"); !strings.Contains(out, "eth1") {
+		t.Fatalf("no eth1 after network connect:\n%s", out)
+	}
+	if r := moss(t, "exec", "conb", "timeout", "5", "wget", "-qO-", "http://cona/hostname"); r.code != 0 {
+		t.Fatalf("after network connect: %+v", r)
+	}
+	if r := moss(t, "exec", "cona", "ping", "-c1", "-W3", "bee"); r.code != 0 {
+		t.Fatalf("the alias given by network connect: %+v", r)
+	}
+	old := plugins(t)["bridge"].Pid
+	a := agentPID()
+	if err := syscall.Kill(a, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(a, 5*time.Second)
+	mustMoss(t, "version")
+	waitFor(t, "the bridge plugin of the new agent", 15*time.Second, func() bool {
+		p := plugins(t)["bridge"]
+		return p.Status == "running" && p.Pid != old
+	})
+	if st := procState(old); st != "" && st != "Z" {
+		t.Errorf("the old bridge plugin %d still runs beside the new one (state %s)", old, st)
+	}
+	if r := moss(t, "exec", "conb", "timeout", "5", "wget", "-qO-", "http://cona/hostname"); r.code != 0 {
+		t.Fatalf("after the agent restart: %+v", r)
+	}
+	mustMoss(t, "network", "disconnect", "conn1", "conb")
+	if out := mustMoss(t, "exec", "conb", "ip", "-o", "link"); strings.Contains(out, "eth1") {
+		t.Fatalf("eth1 left after network disconnect:\n%s", out)
+	}
+	if r := moss(t, "run", "--rm", "--network", "conn1", "--init", image, "timeout", "5", "wget", "-qO-", "http://cona/hostname"); r.code != 0 {
+		t.Fatalf("a new container after the agent restart: %+v", r)
+	}
+}
+
+// procState is the state letter of a process (R, S, Z…), "" when gone.
+func procState(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(data)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2 : i+3]
+	}
+	return "?"
+}
