@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,8 @@ type Agent struct {
 	// on disk with the mossinit constructor (the front binary, or this one).
 	initBinary string
 	launcher   *shim.Launcher
+	// idle frees memory once requests stop (api.go).
+	idle *time.Timer
 	// maxGID is the highest group ID of the user namespace.
 	maxGID  uint32
 	started time.Time
@@ -211,6 +214,8 @@ func run(log hclog.Logger, args []string) error {
 	if err := os.WriteFile(filepath.Join(d.Runtime, "agent.pid"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
 		return err
 	}
+	a.idle = time.AfterFunc(idleAfter, debug.FreeOSMemory)
+	defer a.idle.Stop()
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 30 * time.Second}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)

@@ -107,8 +107,14 @@ func (a *Agent) routes() http.Handler {
 		t0 := time.Now()
 		mux.ServeHTTP(w, r)
 		a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery, "took", time.Since(t0))
+		a.idle.Reset(idleAfter)
 	})
 }
+
+// idleAfter is how long after its last request the agent gives the memory
+// that serving took back to the system: Go's scavenger would keep it for
+// minutes, and an idle agent should be small.
+const idleAfter = 2 * time.Second
 
 // Version is the Moss version, set at build time.
 var Version = "dev"
