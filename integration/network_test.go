@@ -597,3 +597,32 @@ func procState(pid int) string {
 	}
 	return "?"
 }
+
+// TestNetworkDNSOptions: --dns, --dns-search, --dns-option, --add-host
+// (host-gateway too) and -h in the container's files; a network's own DNS
+// server otherwise.
+func TestNetworkDNSOptions(t *testing.T) {
+	network(t, "--subnet", "10.72.0.0/24", "dnsopt")
+	out := mustMoss(t, "run", "--rm", "--network", "dnsopt", image, "cat", "/etc/resolv.conf")
+	if !strings.Contains(out, "nameserver 10.72.0.1") {
+		t.Fatalf("resolv.conf on dnsopt:\n%s", out)
+	}
+	out = mustMoss(t, "run", "--rm", "--network", "dnsopt", "--dns", "10.9.9.9", "--dns-search", "example.org",
+		"--dns-option", "ndots:2", "--add-host", "bar:1.2.3.4", "--add-host", "gw:host-gateway", "-h", "myhost",
+		image, "sh", "-c", "cat /etc/resolv.conf /etc/hosts; hostname")
+	for _, want := range []string{"nameserver 10.9.9.9", "search example.org", "options ndots:2", "1.2.3.4\tbar", "\tgw\n", "\tmyhost\n", "myhost\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the container's files lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "nameserver 10.72.0.1") {
+		t.Errorf("--dns did not replace the network's server:\n%s", out)
+	}
+	if strings.Contains(out, "host-gateway") {
+		t.Errorf("host-gateway was not resolved:\n%s", out)
+	}
+	host, _ := os.ReadFile("/etc/resolv.conf")
+	if out := mustMoss(t, "run", "--rm", "--network", "host", image, "cat", "/etc/resolv.conf"); out != string(host) {
+		t.Errorf("--network host: resolv.conf\n%s\nis not the host's\n%s", out, host)
+	}
+}
