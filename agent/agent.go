@@ -63,6 +63,8 @@ type Agent struct {
 	// on disk with the mossinit constructor (the front binary, or this one).
 	initBinary string
 	launcher   *shim.Launcher
+	// spareNetNS holds a network namespace made in advance (container_net.go).
+	spareNetNS chan string
 	// idle frees memory once requests stop (api.go).
 	idle *time.Timer
 	// maxGID is the highest group ID of the user namespace.
@@ -195,6 +197,8 @@ func run(log hclog.Logger, args []string) error {
 		}
 	}
 	a.maxGID = maxMappedGID()
+	a.spareNetNS = make(chan string, 1)
+	a.clearNetNS()
 	if err := a.loadNetworks(); err != nil {
 		return err
 	}

@@ -256,7 +256,7 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 	default:
 		return nil, fmt.Errorf("network driver of %s: unknown namespace mode %v", h.NetworkMode, m.ns)
 	}
-	path, err := a.newNetNS(c.ID)
+	path, err := a.takeNetNS(c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("create network namespace: %w", err)
 	}
@@ -411,14 +411,45 @@ func (a *Agent) teardownNetwork(c *Container) {
 	}
 }
 
+// takeNetNS returns a fresh network namespace for a container: the spare
+// one made in advance, else a new one.
+func (a *Agent) takeNetNS(id string) (string, error) {
+	select {
+	case p := <-a.spareNetNS:
+		return p, nil
+	default:
+	}
+	return a.newNetNS(id[:16])
+}
+
+// refillNetNS makes the next spare namespace in the background, once a
+// container runs (as the spare shim: not during a start).
+func (a *Agent) refillNetNS() {
+	if len(a.spareNetNS) > 0 {
+		return
+	}
+	go func() {
+		p, err := a.newNetNS("spare-" + newID()[:10])
+		if err != nil {
+			a.log.Debug("spare network namespace", "error", err)
+			return
+		}
+		select {
+		case a.spareNetNS <- p:
+		default:
+			_ = removeNetNS(p)
+		}
+	}()
+}
+
 // newNetNS creates a network namespace with lo up and bind-mounts it at
-// netns/ID, where libcontainer's init joins it and drivers configure it.
-func (a *Agent) newNetNS(id string) (string, error) {
+// netns/NAME, where libcontainer's init joins it and drivers configure it.
+func (a *Agent) newNetNS(name string) (string, error) {
 	dir := a.dirs.NetNS()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, id[:16])
+	path := filepath.Join(dir, name)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o600)
 	if err != nil {
 		return "", err
@@ -670,4 +701,17 @@ func portSummary(c *Container) []container.PortSummary {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PrivatePort < out[j].PrivatePort })
 	return out
+}
+
+// clearNetNS removes the spare namespace an earlier agent left.
+func (a *Agent) clearNetNS() {
+	entries, err := os.ReadDir(a.dirs.NetNS())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "spare-") {
+			_ = removeNetNS(filepath.Join(a.dirs.NetNS(), e.Name()))
+		}
+	}
 }

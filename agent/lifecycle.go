@@ -337,6 +337,9 @@ func (a *Agent) launch(c *Container, rootfs string, ns *netSetup) (int, error) {
 	c.attachers = nil
 	_, err = shim.Start(sock)
 	a.launcher.Refill()
+	if ns.netns != "" && ns.netns != spec.HostNetNS && ns.etcDir == "" {
+		a.refillNetNS()
+	}
 	if err != nil {
 		_ = shim.Kill(sock, syscall.SIGKILL)
 		return 0, runError(err)

@@ -332,8 +332,9 @@ func TestNetworkCycles(t *testing.T) {
 	if in := mustMoss(t, "network", "inspect", "-f", "{{len .Containers}}", "cycles"); strings.TrimSpace(in) != "13" {
 		t.Fatalf("network inspect counts %s containers, want 13", in)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(runDir, "netns")); len(entries) != 13 {
-		t.Fatalf("network namespaces left: %d", len(entries))
+	// The 13 containers' namespaces and at most one made in advance.
+	if entries, _ := os.ReadDir(filepath.Join(runDir, "netns")); len(entries) < 13 || len(entries) > 14 {
+		t.Fatalf("network namespaces: %d, want the 13 of the running containers (and a spare)", len(entries))
 	}
 }
 

@@ -211,7 +211,7 @@ static int sv_field_bool(const char *req, const char *key) {
 	return p && strncmp(p + strlen(key), "true", 4) == 0;
 }
 
-// sv_await_exec waits (at most 200 ms) until the container's init has
+// sv_await_exec waits (at most 2 s) until the container's init has
 // executed the command: the start is answered when libcontainer's init has
 // passed its exec fifo, a moment before its execve, and a signal to that Go
 // process as PID 1 would end it with status 2 instead of reaching the
@@ -219,7 +219,9 @@ static int sv_field_bool(const char *req, const char *key) {
 static void sv_await_exec(void) {
 	char path[64], comm[64];
 	snprintf(path, sizeof(path), "/proc/%d/comm", sv_pid);
-	for (int i = 0; i < 200 && !sv_exited; i++) {
+	// 200 ms was not always enough on a loaded machine: the HUP of
+	// TestKill reached the Go init, and the command never saw it.
+	for (int i = 0; i < 2000 && !sv_exited; i++) {
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) return;
 		ssize_t n = read(fd, comm, sizeof(comm) - 1);
