@@ -201,6 +201,11 @@ type netSetup struct {
 	// etc overrides EtcDir (container: mode shares the other's files).
 	etcDir string
 	etc    spec.Etc
+	// done reports the endpoints and ports of an isolated namespace,
+	// which are made in the background (wait).
+	done    chan error
+	drained bool
+	err     error
 }
 
 // setupNetwork prepares c's network before its start: for drivers with
@@ -261,20 +266,27 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 		return nil, fmt.Errorf("create network namespace: %w", err)
 	}
 	c.NetNS = path
-	ok := false
-	defer func() {
-		if !ok {
-			a.teardownNetwork(c)
-		}
-	}()
+	ns := &netSetup{netns: path, etc: etc, done: make(chan error, 1)}
+	// The endpoints and ports are made while libcontainer creates the
+	// container (launch waits for them before the command starts), so
+	// their ~3 ms are off a start's path. Until then the goroutine has
+	// c's network fields to itself: the caller holds c.mu and does not
+	// touch them.
+	go func() { ns.done <- a.connectAll(ctx, c, drv, &ns.etc) }()
+	return ns, nil
+}
+
+// connectAll makes c's endpoints on its networks and publishes its ports,
+// completing etc with the addresses and the DNS settings the driver gave.
+func (a *Agent) connectAll(ctx context.Context, c *Container, drv plugins.NetworkDriver, etc *spec.Etc) error {
 	names := sortedKeys(c.Networks)
 	// The network of the network mode first: eth0, its gateway the default route.
-	sort.SliceStable(names, func(i, j int) bool { return names[i] == string(h.NetworkMode) })
+	sort.SliceStable(names, func(i, j int) bool { return names[i] == string(c.HostConfig.NetworkMode) })
 	for i, name := range names {
 		es := c.Networks[name]
 		resp, err := a.connect(ctx, c, name, es, fmt.Sprintf("eth%d", i), drvIf(i == 0, drv))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if i == 0 && len(etc.DNS) == 0 {
 			etc.DNS = resp.GetDnsServers()
@@ -292,11 +304,29 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 			etc.Addresses = append(etc.Addresses, es.IPAddress.String())
 		}
 	}
-	if err := a.publishPorts(ctx, c); err != nil {
-		return nil, err
+	return a.publishPorts(ctx, c)
+}
+
+// wait waits for the endpoints and ports of an isolated namespace; the
+// container's /etc files are then rewritten in place (they are bind
+// mounts of these files) with what the drivers gave.
+func (ns *netSetup) wait(etcDir string) error {
+	if err := ns.drain(); err != nil {
+		return err
 	}
-	ok = true
-	return &netSetup{netns: path, etc: etc}, nil
+	return spec.WriteEtc(etcDir, ns.etc)
+}
+
+// drain waits for the background part of the set-up, once; a failed start
+// calls it before undoing the set-up.
+func (ns *netSetup) drain() error {
+	if ns == nil || ns.done == nil {
+		return nil
+	}
+	if !ns.drained {
+		ns.err, ns.drained = <-ns.done, true
+	}
+	return ns.err
 }
 
 func drvIf(ok bool, d plugins.NetworkDriver) plugins.NetworkDriver {

@@ -225,9 +225,9 @@ func (a *Agent) start(c *Container) error {
 	ns, err := a.setupNetwork(context.Background(), c)
 	var pid int
 	if err == nil {
-		a.log.Debug("network ready", "id", c.ID, "took", time.Since(t0))
 		pid, err = a.launch(c, rootfs, ns)
 		if err != nil {
+			_ = ns.drain()
 			a.teardownNetwork(c)
 		}
 	}
@@ -330,6 +330,12 @@ func (a *Agent) launch(c *Container, rootfs string, ns *netSetup) (int, error) {
 		return 0, runError(err)
 	}
 	a.log.Debug("shim ready", "id", c.ID)
+	if err := ns.wait(filepath.Join(b, "etc")); err != nil {
+		_ = shim.Kill(sock, syscall.SIGKILL)
+		a.launcher.Refill()
+		return 0, err
+	}
+	a.log.Debug("network ready", "id", c.ID)
 	for _, p := range c.attachers {
 		conn, err := shim.Attach(sock, p.stdin, p.stdout, p.stderr)
 		p.ready <- attachResult{conn: conn, err: err}
