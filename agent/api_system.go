@@ -76,6 +76,15 @@ func (a *Agent) info(w http.ResponseWriter, r *http.Request) error {
 		DefaultRuntime: "runc", Runtimes: map[string]system.RuntimeWithStatus{"runc": {}},
 		SystemTime: time.Now().Format(time.RFC3339Nano), CgroupVersion: cgroupVersion(),
 	}
+	info.Plugins.Log = []string{"json-file"}
+	for _, p := range a.plugins.List() {
+		switch {
+		case p.Kind == "network" && p.Status != "failed":
+			info.Plugins.Network = append(info.Plugins.Network, p.Name)
+		case p.Kind == "volume" && p.Status != "failed":
+			info.Plugins.Volume = append(info.Plugins.Volume, p.Name)
+		}
+	}
 	if info.Warnings == nil {
 		info.Warnings = []string{}
 	}

@@ -100,6 +100,14 @@ func writeInfo(w io.Writer, info *system.Info, moss map[string]interface{}) {
 	if info.CgroupVersion != "" {
 		fmt.Fprintf(w, " Cgroup Version: %s\n", info.CgroupVersion)
 	}
+	// As docker: the plugins of each kind on one line.
+	fmt.Fprintln(w, " Plugins:")
+	for _, p := range []struct {
+		kind  string
+		names []string
+	}{{"Volume", info.Plugins.Volume}, {"Network", info.Plugins.Network}, {"Log", info.Plugins.Log}} {
+		fmt.Fprintf(w, "  %s: %s\n", p.kind, strings.Join(p.names, " "))
+	}
 	if len(info.SecurityOptions) > 0 {
 		fmt.Fprintln(w, " Security Options:")
 		for _, o := range info.SecurityOptions {
