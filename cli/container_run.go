@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -29,6 +30,7 @@ type runOptions struct {
 	attach, dns, dnsSearch, dnsOption, logOpt                          []string
 	networks                                                           networkOpt
 	ip, ip6                                                            ipOpt
+	mac                                                                string
 	publish, expose, aliases, addHost                                  listOpt
 
 	// Set from the flag set: an empty --entrypoint resets the image's, and
@@ -64,6 +66,7 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet, run bool) {
 	o.ip.family, o.ip6.family = 4, 6
 	fs.Var(&o.ip, "ip", "IPv4 address (e.g., 172.30.100.104)")
 	fs.Var(&o.ip6, "ip6", "IPv6 address (e.g., 2001:db8::33)")
+	fs.StringVar(&o.mac, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
 	fs.VarP(&o.publish, "publish", "p", "Publish a container's port(s) to the host")
 	fs.BoolVarP(&o.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
 	fs.Var(&o.expose, "expose", "Expose a port or a range of ports")
@@ -413,8 +416,16 @@ func (o *runOptions) endpoints() (container.NetworkMode, map[string]*network.End
 	eps := map[string]*network.EndpointSettings{}
 	nets := o.networks.list
 	given := len(nets)
+	var mac net.HardwareAddr
+	if o.mac != "" {
+		m, err := net.ParseMAC(o.mac)
+		if err != nil || len(m) != 6 {
+			return "", nil, fmt.Errorf("invalid argument %q for \"--mac-address\" flag: %s is not a valid mac address", o.mac, o.mac)
+		}
+		mac = m
+	}
 	if given == 0 {
-		if len(o.aliases.vals) == 0 && !o.ip.addr.IsValid() && !o.ip6.addr.IsValid() {
+		if len(o.aliases.vals) == 0 && !o.ip.addr.IsValid() && !o.ip6.addr.IsValid() && mac == nil {
 			return "", eps, nil
 		}
 		nets = []netAttach{{target: network.NetworkDefault}}
@@ -448,6 +459,9 @@ func (o *runOptions) endpoints() (container.NetworkMode, map[string]*network.End
 		ep, err := n.endpoint()
 		if err != nil {
 			return "", nil, err
+		}
+		if i == 0 && mac != nil {
+			ep.MacAddress = network.HardwareAddr(mac)
 		}
 		if _, dup := eps[n.target]; dup {
 			return "", nil, fmt.Errorf("network %q is specified multiple times", n.target)

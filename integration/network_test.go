@@ -627,3 +627,15 @@ func TestNetworkDNSOptions(t *testing.T) {
 		t.Errorf("--network host: resolv.conf\n%s\nis not the host's\n%s", out, host)
 	}
 }
+
+// TestMacAddress: --mac-address on a user network; a bad one is refused.
+func TestMacAddress(t *testing.T) {
+	network(t, "macnet")
+	out := mustMoss(t, "run", "--rm", "--network", "macnet", "--mac-address", "92:d0:c6:0a:29:33", image, "cat", "/sys/class/net/eth0/address")
+	if strings.TrimSpace(out) != "92:d0:c6:0a:29:33" {
+		t.Fatalf("eth0's address: %q", out)
+	}
+	if r := moss(t, "run", "--rm", "--mac-address", "nope", image, "true"); r.code == 0 || !strings.Contains(r.stderr, "nope") {
+		t.Fatalf("--mac-address nope: %+v", r)
+	}
+}
