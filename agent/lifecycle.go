@@ -330,12 +330,15 @@ func (a *Agent) launch(c *Container, rootfs string, ns *netSetup) (int, error) {
 		return 0, runError(err)
 	}
 	a.log.Debug("shim ready", "id", c.ID)
+	tw := time.Now()
 	if err := ns.wait(filepath.Join(b, "etc")); err != nil {
 		_ = shim.Kill(sock, syscall.SIGKILL)
 		a.launcher.Refill()
 		return 0, err
 	}
-	a.log.Debug("network ready", "id", c.ID)
+	// What the network adds to the start: the wait for what was not done
+	// while libcontainer created the container.
+	a.log.Debug("network ready", "id", c.ID, "waited", time.Since(tw))
 	for _, p := range c.attachers {
 		conn, err := shim.Attach(sock, p.stdin, p.stdout, p.stderr)
 		p.ready <- attachResult{conn: conn, err: err}
