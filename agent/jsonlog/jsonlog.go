@@ -77,6 +77,7 @@ func decode(r io.Reader, fn func(*Raw) error) error {
 	// One Raw for all lines: fn's pointer made it escape, an allocation a
 	// line.
 	var raw Raw
+	var tc timeCache
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull { // a line longer than the buffer
@@ -93,7 +94,7 @@ func decode(r io.Reader, fn func(*Raw) error) error {
 		if err != nil {
 			return err
 		}
-		if raw, err = Parse(line); err != nil {
+		if raw, err = parse(line, &tc); err != nil {
 			return err
 		}
 		if err := fn(&raw); err != nil {
@@ -105,8 +106,10 @@ func decode(r io.Reader, fn func(*Raw) error) error {
 // Parse reads one line of a json-file log; Log may point into line, whose
 // bytes it may then have rewritten (the escaped newline ending a line
 // becomes a newline in place).
-func Parse(line []byte) (Raw, error) {
-	if raw, ok := parseRaw(line); ok {
+func Parse(line []byte) (Raw, error) { return parse(line, nil) }
+
+func parse(line []byte, tc *timeCache) (Raw, error) {
+	if raw, ok := parseRaw(line, tc); ok {
 		return raw, nil
 	}
 	var e Entry
@@ -121,14 +124,14 @@ func Parse(line []byte) (Raw, error) {
 // of millions of lines through encoding/json took 7 µs a line. It reports
 // false for anything else, which encoding/json then reads.
 func parseLine(line []byte) (Entry, bool) {
-	r, ok := parseRaw(line)
+	r, ok := parseRaw(line, nil)
 	return r.Entry(), ok
 }
 
 // parseRaw is parseLine with Log pointing into line when it needs no
 // unescaping but of a trailing \n (most lines): that one is rewritten in
 // place, once the whole line has been read.
-func parseRaw(line []byte) (Raw, bool) {
+func parseRaw(line []byte, tc *timeCache) (Raw, bool) {
 	const pre = `{"log":"`
 	if !bytes.HasPrefix(line, []byte(pre)) {
 		return Raw{}, false
@@ -167,7 +170,7 @@ func parseRaw(line []byte) (Raw, bool) {
 	if end < 0 || !bytes.HasPrefix(rest[end:], []byte(`"}`)) {
 		return Raw{}, false
 	}
-	t, ok := parseTime(rest[:end])
+	t, ok := tc.parse(rest[:end])
 	if !ok {
 		var err error
 		if t, err = time.Parse(time.RFC3339Nano, string(rest[:end])); err != nil {
@@ -181,6 +184,47 @@ func parseRaw(line []byte) (Raw, bool) {
 	return Raw{Log: msg, Stream: stream, Time: t}, true
 }
 
+// timeCache keeps the seconds of the last time parseTime read: lines
+// written within a second share them, and reading the date and time of
+// each was a fifth of the cost of reading a log.
+type timeCache struct {
+	prefix [19]byte
+	sec    int64
+	valid  bool
+}
+
+// parse is parseTime, through the cache (c may be nil).
+func (c *timeCache) parse(b []byte) (time.Time, bool) {
+	if c == nil || len(b) != 30 || b[19] != '.' || b[29] != 'Z' {
+		return parseTime(b)
+	}
+	if c.valid && string(b[:19]) == string(c.prefix[:]) {
+		ns, ok := digits(b[20:29])
+		if !ok {
+			return time.Time{}, false
+		}
+		return time.Unix(c.sec, int64(ns)).UTC(), true
+	}
+	t, ok := parseTime(b)
+	if ok {
+		copy(c.prefix[:], b[:19])
+		c.sec, c.valid = t.Unix(), true
+	}
+	return t, ok
+}
+
+// digits reads a decimal number.
+func digits(s []byte) (int, bool) {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
 // parseTime reads the supervisor's own timestamps,
 // 2006-01-02T15:04:05.000000000Z, without allocating; other forms are
 // left to time.Parse.
@@ -188,19 +232,9 @@ func parseTime(b []byte) (time.Time, bool) {
 	if len(b) != 30 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[29] != 'Z' {
 		return time.Time{}, false
 	}
-	num := func(s []byte) (int, bool) {
-		n := 0
-		for _, c := range s {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
 	var v [7]int
 	for i, r := range [7][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}, {20, 29}} {
-		n, ok := num(b[r[0]:r[1]])
+		n, ok := digits(b[r[0]:r[1]])
 		if !ok {
 			return time.Time{}, false
 		}

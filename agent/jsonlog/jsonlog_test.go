@@ -96,6 +96,23 @@ func TestParseTime(t *testing.T) {
 	for i := 0; i < 100000; i++ {
 		check(rnd.Intn(10000), 1+rnd.Intn(12), 1+rnd.Intn(31), rnd.Intn(24), rnd.Intn(60), rnd.Intn(60), rnd.Intn(1e9))
 	}
+	// Through the cache of a scan, as without.
+	var tc timeCache
+	base := time.Date(2026, 12, 31, 23, 59, 58, 0, time.UTC)
+	for i := 0; i < 5000; i++ {
+		want := base.Add(time.Duration(i) * 997 * time.Microsecond)
+		b := want.Format("2006-01-02T15:04:05.000000000Z")
+		if got, ok := tc.parse([]byte(b)); !ok || got != want {
+			t.Fatalf("cached parse(%s) = %v, %v", b, got, ok)
+		}
+	}
+	for _, b := range []string{"2026-12-31T23:59:58.00000000xZ", "2026-12-31T23:59:58.5Z", "2026-12-31T23:59:58Z"} {
+		got, ok := tc.parse([]byte(b))
+		want, wok := parseTime([]byte(b))
+		if got != want || ok != wok {
+			t.Fatalf("cached parse(%s) = %v, %v; want %v, %v", b, got, ok, want, wok)
+		}
+	}
 	// Out of range: normalised as time.Date does.
 	check(2026, 13, 32, 0, 0, 0, 0)
 	check(2026, 0, 0, 99, 99, 99, 0)
