@@ -535,7 +535,11 @@ func (a *Agent) getLogs(w http.ResponseWriter, r *http.Request) error {
 	if opts.until, err = parseTime(q.Get("until")); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
+	ct := "application/vnd.docker.multiplexed-stream"
+	if c.Config != nil && c.Config.Tty {
+		opts.raw, ct = true, "application/vnd.docker.raw-stream"
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(http.StatusOK)
 	// streamLogs writes in large batches of its own.
 	return a.streamLogs(r.Context(), c, opts, w, func() {

@@ -14,8 +14,11 @@ import (
 
 type logOptions struct {
 	stdout, stderr, timestamps, follow bool
-	tail                               int
-	since, until                       time.Time
+	// raw: a TTY container's log goes out as it is, without frames (as
+	// Docker's; one stream only).
+	raw          bool
+	tail         int
+	since, until time.Time
 }
 
 func (o logOptions) want(stream string, t time.Time) bool {
@@ -43,9 +46,9 @@ const (
 
 // logWriter writes log entries as multiplexed frames.
 type logWriter struct {
-	w          io.Writer
-	timestamps bool
-	buf        []byte
+	w               io.Writer
+	timestamps, raw bool
+	buf             []byte
 	// open is where the header of the frame being filled starts in buf,
 	// or -1; stream is its stream.
 	open   int
@@ -53,8 +56,8 @@ type logWriter struct {
 	err    error
 }
 
-func newLogWriter(w io.Writer, timestamps bool) *logWriter {
-	return &logWriter{w: w, timestamps: timestamps, buf: make([]byte, 0, flushSize+maxFrame), open: -1}
+func newLogWriter(w io.Writer, timestamps, raw bool) *logWriter {
+	return &logWriter{w: w, timestamps: timestamps, raw: raw, buf: make([]byte, 0, flushSize+maxFrame), open: -1}
 }
 
 // write adds one entry (with its time first, for timestamps).
@@ -70,10 +73,16 @@ func (f *logWriter) write(e *jsonlog.Raw) error {
 	if f.timestamps {
 		n += len("2006-01-02T15:04:05.000000000Z ")
 	}
-	if f.open >= 0 && (f.stream != id || len(f.buf)-f.open-8+n > maxFrame) {
+	if f.raw {
+		if len(f.buf) >= flushSize {
+			if err := f.writeOut(); err != nil {
+				return err
+			}
+		}
+	} else if f.open >= 0 && (f.stream != id || len(f.buf)-f.open-8+n > maxFrame) {
 		f.close()
 	}
-	if f.open < 0 {
+	if f.open < 0 && !f.raw {
 		if len(f.buf) >= flushSize {
 			if err := f.writeOut(); err != nil {
 				return err
@@ -125,7 +134,7 @@ func frameHeader(stream byte, n int) [8]byte {
 // streamLogs writes c's log as multiplexed frames. With follow it keeps
 // reading the current file until the container stops.
 func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, out io.Writer, flushOut func()) error {
-	w := newLogWriter(out, o.timestamps)
+	w := newLogWriter(out, o.timestamps, o.raw)
 	flush := func() error {
 		err := w.flush()
 		if err == nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moss-containers/moss/agent/jsonlog"
 )
 
@@ -35,7 +36,7 @@ func frames(t *testing.T, b []byte) (ids []byte, payloads [][]byte) {
 
 func TestLogWriterBatches(t *testing.T) {
 	var out bytes.Buffer
-	w := newLogWriter(&out, false)
+	w := newLogWriter(&out, false, false)
 	type ent struct {
 		stream string
 		log    string
@@ -95,7 +96,7 @@ func TestLogWriterBatches(t *testing.T) {
 
 func TestLogWriterTimestamps(t *testing.T) {
 	var out bytes.Buffer
-	w := newLogWriter(&out, true)
+	w := newLogWriter(&out, true, false)
 	t0 := time.Date(2026, 12, 1, 8, 0, 0, 5, time.FixedZone("x", 3600))
 	w.write(&jsonlog.Raw{Log: []byte("a\n"), Stream: "stdout", Time: t0})
 	w.write(&jsonlog.Raw{Log: []byte("b\n"), Stream: "stdout", Time: t0.Add(time.Second)})
@@ -175,5 +176,31 @@ func TestStreamLogsOptions(t *testing.T) {
 	q := fmt.Sprintf("stdout=1&stderr=1&since=%d.%09d&until=%d.%09d", since.Unix(), since.Nanosecond(), until.Unix(), until.Nanosecond())
 	if o, e := get(q); o != want(12345, 15001, "stdout") || e != want(12345, 15001, "stderr") {
 		t.Fatalf("since/until: %d/%d bytes", len(o), len(e))
+	}
+}
+
+// A TTY container's log goes out raw, as Docker's.
+func TestStreamLogsTTY(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src.log")
+	os.WriteFile(src, []byte(`{"log":"hi\r\n","stream":"stdout","time":"2026-12-01T09:53:07.155102314Z"}`+"\n"+
+		`{"log":"there\r\n","stream":"stdout","time":"2026-12-01T09:53:07.155182816Z"}`+"\n"), 0o600)
+	a, srv := newLogsAgent(t, src)
+	defer srv.Close()
+	id := fmt.Sprintf("%064d", 1)
+	a.containers[id].Config = &container.Config{Tty: true}
+	for q, want := range map[string]string{
+		"stdout=1&stderr=1":              "hi\r\nthere\r\n",
+		"stdout=1&stderr=1&tail=1":       "there\r\n",
+		"stdout=1&stderr=1&timestamps=1": "2026-12-01T09:53:07.155102314Z hi\r\n2026-12-01T09:53:07.155182816Z there\r\n",
+	} {
+		resp, err := http.Get(srv.URL + "/containers/" + id + "/logs?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != want || resp.Header.Get("Content-Type") != "application/vnd.docker.raw-stream" {
+			t.Errorf("%s: %q (%s), want %q", q, b, resp.Header.Get("Content-Type"), want)
+		}
 	}
 }
