@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -536,17 +535,18 @@ func (a *Agent) getLogs(w http.ResponseWriter, r *http.Request) error {
 	if opts.until, err = parseTime(q.Get("until")); err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
+	ct := "application/vnd.docker.multiplexed-stream"
+	if c.Config != nil && c.Config.Tty {
+		opts.raw, ct = true, "application/vnd.docker.raw-stream"
+	}
+	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32*1024)
-	err = a.streamLogs(r.Context(), c, opts, bw, func() {
-		bw.Flush()
+	// streamLogs writes in large batches of its own.
+	return a.streamLogs(r.Context(), c, opts, w, func() {
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
 		}
 	})
-	bw.Flush()
-	return err
 }
 
 // parseTime accepts Docker's since/until forms: Unix seconds with optional

@@ -14,8 +14,11 @@ import (
 
 type logOptions struct {
 	stdout, stderr, timestamps, follow bool
-	tail                               int
-	since, until                       time.Time
+	// raw: a TTY container's log goes out as it is, without frames (as
+	// Docker's; one stream only).
+	raw          bool
+	tail         int
+	since, until time.Time
 }
 
 func (o logOptions) want(stream string, t time.Time) bool {
@@ -31,27 +34,95 @@ func (o logOptions) want(stream string, t time.Time) bool {
 	return true
 }
 
-// writeFrame writes one entry as a multiplexed frame (with its time
-// first, for timestamps).
-func writeFrame(w io.Writer, e *jsonlog.Raw, timestamps bool) error {
+// Frames are batched: consecutive entries of a stream go out as one frame
+// of up to maxFrame bytes, and frames as writes of about flushSize. A
+// frame per line, each its own three writes, was most of the cost of
+// reading a big log; demultiplexers (moss's, Docker's stdcopy) take any
+// frame size, and the payload is the same.
+const (
+	maxFrame  = 64 << 10
+	flushSize = 256 << 10
+)
+
+// logWriter writes log entries as multiplexed frames.
+type logWriter struct {
+	w               io.Writer
+	timestamps, raw bool
+	buf             []byte
+	// open is where the header of the frame being filled starts in buf,
+	// or -1; stream is its stream.
+	open   int
+	stream byte
+	err    error
+}
+
+func newLogWriter(w io.Writer, timestamps, raw bool) *logWriter {
+	return &logWriter{w: w, timestamps: timestamps, raw: raw, buf: make([]byte, 0, flushSize+maxFrame), open: -1}
+}
+
+// write adds one entry (with its time first, for timestamps).
+func (f *logWriter) write(e *jsonlog.Raw) error {
+	if f.err != nil {
+		return f.err
+	}
 	id := byte(1)
 	if e.Stream == "stderr" {
 		id = 2
 	}
-	var ts []byte
-	if timestamps {
-		ts = e.Time.UTC().AppendFormat(make([]byte, 0, 40), "2006-01-02T15:04:05.000000000Z07:00")
-		ts = append(ts, ' ')
+	n := len(e.Log)
+	if f.timestamps {
+		n += len("2006-01-02T15:04:05.000000000Z ")
 	}
-	hdr := frameHeader(id, len(ts)+len(e.Log))
-	if _, err := w.Write(hdr[:]); err != nil {
-		return err
+	if f.raw {
+		if len(f.buf) >= flushSize {
+			if err := f.writeOut(); err != nil {
+				return err
+			}
+		}
+	} else if f.open >= 0 && (f.stream != id || len(f.buf)-f.open-8+n > maxFrame) {
+		f.close()
 	}
-	if _, err := w.Write(ts); err != nil {
-		return err
+	if f.open < 0 && !f.raw {
+		if len(f.buf) >= flushSize {
+			if err := f.writeOut(); err != nil {
+				return err
+			}
+		}
+		f.open, f.stream = len(f.buf), id
+		f.buf = append(f.buf, 0, 0, 0, 0, 0, 0, 0, 0)
 	}
-	_, err := w.Write(e.Log)
-	return err
+	if f.timestamps {
+		f.buf = e.Time.UTC().AppendFormat(f.buf, "2006-01-02T15:04:05.000000000Z07:00")
+		f.buf = append(f.buf, ' ')
+	}
+	f.buf = append(f.buf, e.Log...)
+	return nil
+}
+
+// close ends the frame being filled.
+func (f *logWriter) close() {
+	if f.open >= 0 {
+		hdr := frameHeader(f.stream, len(f.buf)-f.open-8)
+		copy(f.buf[f.open:], hdr[:])
+		f.open = -1
+	}
+}
+
+func (f *logWriter) writeOut() error {
+	if len(f.buf) > 0 {
+		_, f.err = f.w.Write(f.buf)
+		f.buf = f.buf[:0]
+	}
+	return f.err
+}
+
+// flush writes out all entries so far.
+func (f *logWriter) flush() error {
+	if f.err != nil {
+		return f.err
+	}
+	f.close()
+	return f.writeOut()
 }
 
 // frameHeader is the 8-byte header of a multiplexed frame: the stream
@@ -62,7 +133,15 @@ func frameHeader(stream byte, n int) [8]byte {
 
 // streamLogs writes c's log as multiplexed frames. With follow it keeps
 // reading the current file until the container stops.
-func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io.Writer, flush func()) error {
+func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, out io.Writer, flushOut func()) error {
+	w := newLogWriter(out, o.timestamps, o.raw)
+	flush := func() error {
+		err := w.flush()
+		if err == nil {
+			flushOut()
+		}
+		return err
+	}
 	path := filepath.Join(a.bundle(c.ID), shim.LogFile)
 	_, maxFiles := logLimits(c.HostConfig.LogConfig.Config)
 	// Without --tail every entry goes out as it is read; with it, the last
@@ -75,7 +154,7 @@ func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io
 		}
 		switch {
 		case o.tail < 0:
-			return writeFrame(w, e, o.timestamps)
+			return w.write(e)
 		case o.tail == 0:
 		case len(ring) < o.tail:
 			ring = append(ring, jsonlog.Raw{Log: append([]byte(nil), e.Log...), Stream: e.Stream, Time: e.Time})
@@ -91,12 +170,11 @@ func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io
 		return nil
 	}
 	for i := range ring {
-		if err := writeFrame(w, &ring[(next+i)%len(ring)], o.timestamps); err != nil {
+		if err := w.write(&ring[(next+i)%len(ring)]); err != nil {
 			return nil
 		}
 	}
-	flush()
-	if !o.follow {
+	if flush() != nil || !o.follow {
 		return nil
 	}
 	return a.followLog(ctx, c, path, o, w, flush)
@@ -105,7 +183,7 @@ func (a *Agent) streamLogs(ctx context.Context, c *Container, o logOptions, w io
 // followLog tails the current log file from its end until the container is
 // no longer running (or, with --until, that time has passed). When the
 // file is rotated, the rest of the old one is read before the new one.
-func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logOptions, w io.Writer, flush func()) error {
+func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logOptions, w *logWriter, flush func() error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -124,7 +202,7 @@ func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logO
 				partial = nil
 				off += int64(len(line))
 				if e, err := jsonlog.Parse(line); err == nil && o.want(e.Stream, e.Time) {
-					if writeFrame(w, &e, o.timestamps) != nil {
+					if w.write(&e) != nil {
 						return false
 					}
 				}
@@ -164,7 +242,9 @@ func (a *Agent) followLog(ctx context.Context, c *Container, path string, o logO
 				}
 			}
 		}
-		flush()
+		if flush() != nil {
+			return nil
+		}
 		if !running || (!o.until.IsZero() && time.Now().After(o.until)) {
 			return nil
 		}

@@ -225,11 +225,12 @@ func demux(r io.Reader, stdout, stderr io.Writer) error {
 		}
 		n := int64(binary.BigEndian.Uint32(hdr[4:]))
 		var w *bufio.Writer
+		var direct io.Writer
 		switch hdr[0] {
 		case 0, 1:
-			w = bo
+			w, direct = bo, stdout
 		case 2:
-			w = be
+			w, direct = be, stderr
 		case 3:
 			msg, _ := io.ReadAll(io.LimitReader(br, n))
 			return fmt.Errorf("error from the agent: %s", msg)
@@ -242,16 +243,36 @@ func demux(r io.Reader, stdout, stderr io.Writer) error {
 			}
 		}
 		last = w
-		// writerOnly: bufio.Writer's ReadFrom would bypass the buffer
-		// for an empty one, a write per frame.
-		if _, err := io.CopyN(writerOnly{w}, br, n); err != nil {
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("read the output stream: %w", io.ErrUnexpectedEOF)
+		// The payload goes out from br's buffer: small frames (a line
+		// each, from attach) through w, large ones (the agent batches
+		// logs into frames of up to 64 KiB) in one write of their own.
+		for n > 0 {
+			if br.Buffered() == 0 {
+				if _, err := br.Peek(1); err != nil {
+					if errors.Is(err, io.EOF) {
+						return fmt.Errorf("read the output stream: %w", io.ErrUnexpectedEOF)
+					}
+					return err
+				}
 			}
-			return err
+			p, _ := br.Peek(int(min(n, int64(br.Buffered()))))
+			var err error
+			if len(p) >= directWrite {
+				if err = w.Flush(); err == nil {
+					_, err = direct.Write(p)
+				}
+			} else {
+				_, err = w.Write(p)
+			}
+			if err != nil {
+				return err
+			}
+			br.Discard(len(p))
+			n -= int64(len(p))
 		}
 	}
 }
 
-// writerOnly hides everything of a writer but Write.
-type writerOnly struct{ io.Writer }
+// directWrite is the size from which demux writes a frame's payload
+// without copying it to its buffered writers first.
+const directWrite = 16 << 10

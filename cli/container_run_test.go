@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -302,5 +303,62 @@ func TestDemux(t *testing.T) {
 				t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
 			}
 		})
+	}
+}
+
+// seqWriter records what each stream got, in the order of the writes.
+type seqWriter struct {
+	all *[]string
+	tag string
+}
+
+func (w seqWriter) Write(p []byte) (int, error) {
+	*w.all = append(*w.all, w.tag+string(p))
+	return len(p), nil
+}
+
+// Large frames go out directly, small ones buffered: the order across
+// stdout and stderr stays that of the frames.
+func TestDemuxOrder(t *testing.T) {
+	var in []byte
+	var want []string
+	for i := 0; i < 200; i++ {
+		id, tag := byte(1), "o:"
+		if i%3 == 2 {
+			id, tag = 2, "e:"
+		}
+		p := fmt.Sprintf("%d\n", i)
+		if i%5 == 0 {
+			p = strings.Repeat(fmt.Sprint(i%10), 20000+i) + "\n"
+		}
+		in = append(in, frame(id, p)...)
+		want = append(want, tag+p)
+	}
+	var got []string
+	// A small reader buffer splits the large frames.
+	br := bufio.NewReaderSize(bytes.NewReader(in), 32<<10)
+	if err := demux(br, seqWriter{&got, "o:"}, seqWriter{&got, "e:"}); err != nil {
+		t.Fatal(err)
+	}
+	// Merge consecutive writes of a stream, then compare runs.
+	runs := func(l []string) []string {
+		var out []string
+		for _, s := range l {
+			if n := len(out); n > 0 && out[n-1][:2] == s[:2] {
+				out[n-1] += s[2:]
+				continue
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	g, w := runs(got), runs(want)
+	if len(g) != len(w) {
+		t.Fatalf("%d runs, want %d", len(g), len(w))
+	}
+	for i := range w {
+		if g[i] != w[i] {
+			t.Fatalf("run %d: %.40q…, want %.40q…", i, g[i], w[i])
+		}
 	}
 }
