@@ -404,12 +404,19 @@ func (s *shim) serveUntilStart() error {
 			writeResponse(c, r)
 			c.Close()
 		case "kill":
+			// Before the start the process is libcontainer's init, waiting
+			// at its exec fifo: a signal is the agent giving up on the
+			// start (its network could not be set up, say). The caller
+			// cleans up and records the exit.
 			r := response{}
 			if err := s.container.Signal(syscall.Signal(req.Signal)); err != nil && !errors.Is(err, os.ErrProcessDone) {
 				r.Error = err.Error()
 			}
 			writeResponse(c, r)
 			c.Close()
+			if r.Error == "" {
+				return fmt.Errorf("killed with signal %d before its start", req.Signal)
+			}
 		default:
 			writeResponse(c, response{Error: "unknown op " + req.Op})
 			c.Close()
