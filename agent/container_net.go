@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -485,24 +484,19 @@ func (a *Agent) newNetNS(name string) (string, error) {
 		return "", err
 	}
 	f.Close()
-	errc := make(chan error, 1)
-	// A thread of its own, which ends in the new namespace.
-	go func() {
-		runtime.LockOSThread()
+	// The agent's own namespace is the host's, which a process of the user
+	// namespace cannot enter again: the thread stays in the new one and
+	// ends with its goroutine.
+	err = plugins.OnThrowawayThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
+			return fmt.Errorf("unshare: %w", err)
 		}
-		err := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
-		if err == nil {
-			err = loopbackUp()
+		if err := unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, ""); err != nil {
+			return err
 		}
-		// The agent's own namespace is the host's, which a process of the
-		// user namespace cannot enter again: the thread stays locked and
-		// ends with this goroutine.
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+		return loopbackUp()
+	})
+	if err != nil {
 		_ = removeNetNS(path)
 		return "", err
 	}

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/moss-containers/moss/plugins"
 )
 
 // inNetns runs fn on an OS thread of its own that has entered the network
@@ -36,16 +37,12 @@ func inNetns(path string, fn func() error) error {
 		return fmt.Errorf("open network namespace: %w", err)
 	}
 	defer f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked, see above
+	return plugins.OnThrowawayThread(func() error {
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter network namespace %s: %w", path, err)
-			return
+			return fmt.Errorf("enter network namespace %s: %w", path, err)
 		}
-		errc <- fn()
-	}()
-	return <-errc
+		return fn()
+	})
 }
 
 // isNetns tells whether path is (a bind mount of) a network namespace.
