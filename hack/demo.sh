@@ -33,12 +33,20 @@ say moss import busybox-rootfs.tar demo/busybox
 as "$m" import "$work/busybox-rootfs.tar" demo/busybox
 say moss run --rm demo/busybox sh -c 'echo hello from PID $$ on $(hostname); id; cat /proc/self/uid_map'
 as "$m" run --rm demo/busybox sh -c 'echo hello from PID $$ on $(hostname); id; cat /proc/self/uid_map'
-say moss run -d --name web demo/busybox httpd -f -p 8080 -h /var/www
-as "$m" run -d --name web demo/busybox httpd -f -p 8080 -h /var/www
+say moss network create demo-net
+as "$m" network rm demo-net >/dev/null 2>&1 || true
+as "$m" network create demo-net
+page='mkdir -p /www && echo hello from the web container > /www/index.html && exec httpd -f -p 8080 -h /www'
+say moss run -d --name web --network demo-net -p 127.0.0.1:18088:8080 demo/busybox sh -c "'$page'"
+as "$m" run -d --name web --network demo-net -p 127.0.0.1:18088:8080 demo/busybox sh -c "$page"
 say moss ps
 as "$m" ps
-say moss stop web '&&' moss rm web
-as "$m" stop -t 2 web && as "$m" rm web
+say moss run --rm --network demo-net demo/busybox wget -qO- http://web:8080/
+for _ in $(seq 50); do as "$m" run --rm --network demo-net demo/busybox wget -qO- http://web:8080/ 2>/dev/null && break; sleep 0.1; done
+say curl http://127.0.0.1:18088/
+curl -s http://127.0.0.1:18088/
+say moss stop web '&&' moss rm web '&&' moss network rm demo-net
+as "$m" stop -t 2 web && as "$m" rm web && as "$m" network rm demo-net
 say "DOCKER_HOST=unix:///run/user/$uid/moss/moss.sock docker run --rm demo/busybox uname -a"
 if command -v docker >/dev/null; then
 	as env DOCKER_HOST="unix:///run/user/$uid/moss/moss.sock" docker run --rm demo/busybox uname -a
