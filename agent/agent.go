@@ -190,7 +190,11 @@ func run(log hclog.Logger, args []string) error {
 		return err
 	}
 	a.launcher = shim.NewLauncher(a.shimExe)
-	defer a.launcher.Close()
+	defer func() {
+		t0 := time.Now()
+		a.launcher.Close()
+		log.Debug("spare shim ended", "took", time.Since(t0))
+	}()
 	for _, dir := range []string{d.Containers(), d.RuncRoot(), filepath.Join(d.Runtime, "s")} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
@@ -205,7 +209,11 @@ func run(log hclog.Logger, args []string) error {
 	if err := a.startPlugins(); err != nil {
 		return err
 	}
-	defer a.plugins.Stop()
+	defer func() {
+		t0 := time.Now()
+		a.plugins.Stop()
+		log.Debug("plugins stopped", "took", time.Since(t0))
+	}()
 	if err := a.loadContainers(); err != nil {
 		return err
 	}
@@ -231,7 +239,9 @@ func run(log hclog.Logger, args []string) error {
 		log.Info("stopping", "signal", s)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		t0 := time.Now()
 		_ = srv.Shutdown(ctx)
+		log.Debug("API server shut down", "took", time.Since(t0))
 	case err := <-errc:
 		return err
 	}

@@ -306,6 +306,8 @@ func (h *handle) launch(ctx context.Context) error {
 	cmd := exec.Command(h.path, h.args...)
 	// A session of its own: ending the plugin ends what it started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// Its gRPC socket in the private runtime directory, not in /tmp.
+	cmd.Env = append(os.Environ(), plugin.EnvUnixSocketDir+"="+m.cfg.RunDir)
 	h.mu.Lock()
 	h.cmd = cmd
 	h.mu.Unlock()
@@ -323,7 +325,6 @@ func (h *handle) launch(ctx context.Context) error {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     m.cfg.HandshakeTimeout,
 		Logger:           m.cfg.Log.Named(logName),
-		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: m.cfg.RunDir},
 		GRPCDialOptions:  []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.WaitForReady(false))},
 	})
 	h.mu.Lock()
