@@ -63,6 +63,8 @@ type Agent struct {
 	// on disk with the mossinit constructor (the front binary, or this one).
 	initBinary string
 	launcher   *shim.Launcher
+	// execLauncher keeps an exec helper started in advance.
+	execLauncher *shim.ExecLauncher
 	// spareNetNS holds a network namespace made in advance (container_net.go).
 	spareNetNS chan string
 	// idle frees memory once requests stop (api.go).
@@ -190,6 +192,8 @@ func run(log hclog.Logger, args []string) error {
 		return err
 	}
 	a.launcher = shim.NewLauncher(a.shimExe)
+	a.execLauncher = shim.NewExecLauncher(a.shimExe)
+	defer a.execLauncher.Close()
 	defer func() {
 		t0 := time.Now()
 		a.launcher.Close()

@@ -277,7 +277,7 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 		}()
 	}()
 	if req.Detach {
-		x, err := shim.StartExec(a.shimExe, a.dirs.RuncRoot(), e.c.ID, sp, nil, nil, nil)
+		x, err := a.execLauncher.Start(a.dirs.RuncRoot(), e.c.ID, sp, nil, nil, nil)
 		if err != nil {
 			e.finish(startFailure(err))
 			return fmt.Errorf("OCI runtime exec failed: %w", runError(err))
@@ -342,7 +342,7 @@ func (a *Agent) runAttachedExec(e *execInstance, sp *specs.Process, in *bufio.Re
 			return
 		}
 	}
-	x, err := shim.StartExec(a.shimExe, a.dirs.RuncRoot(), e.c.ID, sp, stdinR, outW, errW)
+	x, err := a.execLauncher.Start(a.dirs.RuncRoot(), e.c.ID, sp, stdinR, outW, errW)
 	// Only the process holds these now.
 	for _, f := range []*os.File{stdinR, outW, errW} {
 		if f != nil {

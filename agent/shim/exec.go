@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // execArg, after Role, runs an exec helper: one process started in a
@@ -34,6 +36,11 @@ type winsize struct {
 // writes one response with the process's PID (or the error), then one with
 // its exit status.
 func execMain(args []string) int {
+	if len(args) == 1 && args[0] == warmArg {
+		if args = awaitExec(); args == nil {
+			return 0
+		}
+	}
 	status := os.NewFile(4, "status")
 	if len(args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: __shim exec RUNCROOT ID")
@@ -115,8 +122,195 @@ type Exec struct {
 	status *bufio.Reader
 	closer io.Closer
 	ctl    *os.File // resize messages, for a TTY
+	after  func()   // called once the exec has ended
 	mu     sync.Mutex
 	Pid    int
+}
+
+// A warm exec helper (`__shim exec --warm`) is started in advance, with
+// one end of a socket pair as descriptor 3. The agent sends it "RUNCROOT
+// ID\n" with, as SCM_RIGHTS, its stdin, stdout and stderr, the spec pipe and
+// the status pipe; the helper puts them where a cold helper has them
+// (0, 1, 2, 3, 4) and goes on as one. It saves a start of the binary (its
+// Go runtime and package initialisers) on the path of each exec.
+
+// awaitExec waits for the work of a warm helper; nil when the agent closed
+// the socket instead.
+func awaitExec() []string {
+	sock := 3
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(5*4))
+	n, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil || n == 0 {
+		return nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 5 {
+		return nil
+	}
+	unix.Close(sock)
+	for i, fd := range fds {
+		if fd == i {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+				return nil
+			}
+			continue
+		}
+		// Dup3 without O_CLOEXEC: the standard streams are passed on.
+		if err := unix.Dup3(fd, i, 0); err != nil {
+			return nil
+		}
+		unix.Close(fd)
+	}
+	for _, f := range []int{3, 4} {
+		unix.CloseOnExec(f)
+	}
+	return strings.Fields(string(buf[:n]))
+}
+
+// ExecLauncher keeps one warm exec helper ready.
+type ExecLauncher struct {
+	exe  string
+	mu   sync.Mutex
+	warm *warmExec
+}
+
+type warmExec struct {
+	cmd  *exec.Cmd
+	sock *os.File
+}
+
+// NewExecLauncher returns a launcher of exec helpers from the binary exe.
+func NewExecLauncher(exe string) *ExecLauncher { return &ExecLauncher{exe: exe} }
+
+// Refill starts the next warm helper in the background if there is none.
+func (l *ExecLauncher) Refill() {
+	l.mu.Lock()
+	busy := l.warm != nil
+	l.mu.Unlock()
+	if busy {
+		return
+	}
+	go func() {
+		w, err := l.prepare()
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		if l.warm == nil {
+			l.warm, w = w, nil
+		}
+		l.mu.Unlock()
+		if w != nil {
+			w.sock.Close()
+			_ = w.cmd.Wait()
+		}
+	}()
+}
+
+func (l *ExecLauncher) prepare() (*warmExec, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "exec-ctl"), os.NewFile(uintptr(fds[1]), "exec-ctl")
+	defer theirs.Close()
+	cmd := exec.Command(l.exe, Role, execArg, warmArg)
+	cmd.Args[0] = "moss"
+	cmd.Env = shimEnv()
+	cmd.Dir = "/"
+	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		ours.Close()
+		return nil, err
+	}
+	return &warmExec{cmd: cmd, sock: ours}, nil
+}
+
+// take returns the warm helper, if any.
+func (l *ExecLauncher) take() *warmExec {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.warm
+	l.warm = nil
+	return w
+}
+
+// Close ends the warm helper.
+func (l *ExecLauncher) Close() {
+	if w := l.take(); w != nil {
+		w.sock.Close()
+		_ = w.cmd.Wait()
+	}
+}
+
+// Start is StartExec with the warm helper when there is one (then the next
+// is started in the background), else with a new one.
+func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, stdin, stdout, stderr *os.File) (*Exec, error) {
+	w := l.take()
+	var e *Exec
+	var err error
+	if w == nil {
+		e, err = StartExec(l.exe, runcRoot, id, sp, stdin, stdout, stderr)
+	} else {
+		e, err = startWarm(w, runcRoot, id, sp, stdin, stdout, stderr)
+	}
+	if err != nil {
+		l.Refill()
+		return nil, err
+	}
+	// The next helper starts once this exec has ended: on two cores its
+	// start would compete with the command's.
+	e.after = l.Refill
+	return e, nil
+}
+
+func startWarm(w *warmExec, runcRoot, id string, sp *specs.Process, stdin, stdout, stderr *os.File) (*Exec, error) {
+	defer w.sock.Close()
+	fail := func(err error) (*Exec, error) {
+		_ = w.cmd.Process.Kill()
+		_ = w.cmd.Wait()
+		return nil, err
+	}
+	var devnull *os.File
+	std := []*os.File{stdin, stdout, stderr}
+	for i, f := range std {
+		if f != nil {
+			continue
+		}
+		if devnull == nil {
+			var err error
+			if devnull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+				return fail(err)
+			}
+			defer devnull.Close()
+		}
+		std[i] = devnull
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	defer specR.Close()
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		specW.Close()
+		return fail(err)
+	}
+	rights := unix.UnixRights(int(std[0].Fd()), int(std[1].Fd()), int(std[2].Fd()), int(specR.Fd()), int(statusW.Fd()))
+	err = unix.Sendmsg(int(w.sock.Fd()), []byte(runcRoot+" "+id+"\n"), rights, nil, 0)
+	statusW.Close()
+	if err != nil {
+		specW.Close()
+		statusR.Close()
+		return fail(fmt.Errorf("hand the exec to its helper: %w", err))
+	}
+	return started(w.cmd, sp, specW, statusR)
 }
 
 // StartExec starts sp in container id with an exec helper from the binary
@@ -157,6 +351,12 @@ func StartExec(exe, runcRoot, id string, sp *specs.Process, stdin, stdout, stder
 		statusR.Close()
 		return nil, err
 	}
+	return started(cmd, sp, specW, statusR)
+}
+
+// started sends the process to a helper that has its streams and waits
+// until the process runs.
+func started(cmd *exec.Cmd, sp *specs.Process, specW, statusR *os.File) (*Exec, error) {
 	_ = json.NewEncoder(specW).Encode(sp)
 	e := &Exec{cmd: cmd, status: bufio.NewReader(statusR), closer: statusR}
 	if sp.Terminal {
@@ -209,6 +409,9 @@ func (e *Exec) Wait() *ExitStatus {
 		}
 		e.mu.Unlock()
 		_ = e.cmd.Wait()
+		if e.after != nil {
+			e.after()
+		}
 	}()
 	resp, err := e.next()
 	if err != nil || resp.Exit == nil {
