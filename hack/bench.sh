@@ -244,33 +244,42 @@ if command -v iperf3 >/dev/null; then
 	piimg=localhost/bench/iperf:latest
 	"$moss" import "$tmp/iperf.tar" "$iimg" >/dev/null
 	gbps() { jq -r '.end.sum_received.bits_per_second / 1e9 | . * 100 | round / 100'; }
+	med3() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "?")}'; }
+	have_piperf=0
+	if [ $have_podman = 1 ] && podman import "$tmp/iperf.tar" "$piimg" >/dev/null 2>&1; then
+		have_piperf=1
+	fi
+	# Both servers run at once; the clients alternate, three runs each.
 	"$moss" run -d --name iperf-pub -p 127.0.0.1:15201:5201 "$iimg" iperf3 -s >/dev/null
+	if [ $have_piperf = 1 ]; then podman run -d --name iperf-pub -p 127.0.0.1:15202:5201 "$piimg" iperf3 -s >/dev/null; fi
 	sleep 1
-	mpub=$(iperf3 -c 127.0.0.1 -p 15201 -t 5 -J 2>/dev/null | gbps || echo "?")
+	mpubs="" ppubs=""
+	for _ in 1 2 3; do
+		mpubs="$mpubs $(iperf3 -c 127.0.0.1 -p 15201 -t 3 -J 2>/dev/null | gbps || true)"
+		if [ $have_piperf = 1 ]; then ppubs="$ppubs $(iperf3 -c 127.0.0.1 -p 15202 -t 3 -J 2>/dev/null | gbps || true)"; fi
+	done
 	"$moss" network create benchnet >/dev/null
 	"$moss" run -d --name iperf-srv --network benchnet "$iimg" iperf3 -s >/dev/null
+	pc2cs="" sip=""
+	if [ $have_piperf = 1 ] && podman network create benchnet >/dev/null 2>&1; then
+		podman run -d --name iperf-srv --network benchnet "$piimg" iperf3 -s >/dev/null
+		sip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' iperf-srv)
+	fi
 	sleep 1
-	mc2c=$("$moss" run --rm --network benchnet "$iimg" iperf3 -c iperf-srv -t 5 -J 2>/dev/null | gbps || echo "?")
+	mc2cs=""
+	for _ in 1 2 3; do
+		mc2cs="$mc2cs $("$moss" run --rm --network benchnet "$iimg" iperf3 -c iperf-srv -t 3 -J 2>/dev/null | gbps || true)"
+		if [ -n "$sip" ]; then pc2cs="$pc2cs $(podman run --rm --network benchnet "$piimg" iperf3 -c "$sip" -t 3 -J 2>/dev/null | gbps || true)"; fi
+	done
 	"$moss" rm -f iperf-pub iperf-srv >/dev/null
 	"$moss" network rm benchnet >/dev/null
-	row "iperf3 host -> published port (target >= podman)" "moss $mpub Gbit/s"
-	row "iperf3 container -> container, one network" "moss $mc2c Gbit/s"
-	if [ $have_podman = 1 ] && podman import "$tmp/iperf.tar" "$piimg" >/dev/null 2>&1; then
-		podman run -d --name iperf-pub -p 127.0.0.1:15202:5201 "$piimg" iperf3 -s >/dev/null
-		sleep 1
-		ppub=$(iperf3 -c 127.0.0.1 -p 15202 -t 5 -J 2>/dev/null | gbps || echo "?")
-		pc2c="?"
-		if podman network create benchnet >/dev/null 2>&1; then
-			podman run -d --name iperf-srv --network benchnet "$piimg" iperf3 -s >/dev/null
-			sleep 1
-			sip=$(podman inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' iperf-srv)
-			pc2c=$(podman run --rm --network benchnet "$piimg" iperf3 -c "$sip" -t 5 -J 2>/dev/null | gbps || echo "?")
-			podman rm -f -t 0 iperf-srv >/dev/null 2>&1 || true
-			podman network rm benchnet >/dev/null 2>&1 || true
-		fi
-		podman rm -f -t 0 iperf-pub >/dev/null 2>&1 || true
+	row "iperf3 host -> published port (target >= podman)" "moss $(echo "$mpubs" | med3) Gbit/s (median of 3:$mpubs)"
+	row "iperf3 container -> container, one network" "moss $(echo "$mc2cs" | med3) Gbit/s (median of 3:$mc2cs)"
+	if [ $have_piperf = 1 ]; then
+		row "" "podman: published port $(echo "$ppubs" | med3) Gbit/s ($ppubs), container -> container $(echo "$pc2cs" | med3) Gbit/s ($pc2cs); alternating"
+		podman rm -f -t 0 iperf-pub iperf-srv >/dev/null 2>&1 || true
+		podman network rm benchnet >/dev/null 2>&1 || true
 		podman rmi -f "$piimg" >/dev/null 2>&1 || true
-		row "" "podman: published port $ppub Gbit/s, container -> container $pc2c Gbit/s"
 	fi
 fi
 
