@@ -298,7 +298,7 @@ row "$parallel containers started in parallel with -d" "$running running after $
 hyperfine -N --style none --warmup 3 --runs 20 --export-json "$tmp/ps.json" "$moss ps" >/dev/null
 row "moss ps with $running running (target <= 50 ms)" "$(median '.results[0].times' "$tmp/ps.json") ms (median of 20)"
 if [ -n "$shim" ]; then
-	shim=$(pgrep -u "$(id -u)" -f "__shim" | grep -vx "${spare:-x}" | head -1 || true)
+	shim=$(pgrep -u "$(id -u)" -f "__shim [0-9a-f]{64}" | head -1 || true)
 	[ -z "$shim" ] || row "one supervisor among $running" "$(rss "$shim"), $(pss "$shim")"
 fi
 echo
