@@ -25,6 +25,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/hashicorp/go-hclog"
+	"github.com/moby/sys/user"
 	"github.com/moby/sys/userns"
 	"github.com/opencontainers/runc/libcontainer/exeseal"
 	rkclient "github.com/rootless-containers/rootlesskit/v3/pkg/api/client"
@@ -36,6 +37,7 @@ import (
 	"github.com/moss-containers/moss/internal/agentexe"
 	"github.com/moss-containers/moss/internal/nsjoin"
 	"github.com/moss-containers/moss/internal/paths"
+	"github.com/moss-containers/moss/internal/spare"
 	"github.com/moss-containers/moss/netdrivers"
 	"github.com/moss-containers/moss/plugins"
 	"github.com/moss-containers/moss/storage"
@@ -66,7 +68,7 @@ type Agent struct {
 	// execLauncher keeps an exec helper started in advance.
 	execLauncher *shim.ExecLauncher
 	// spareNetNS holds a network namespace made in advance (container_net.go).
-	spareNetNS chan string
+	spareNetNS *spare.Spare[string]
 	// idle frees memory once requests stop (api.go).
 	idle *time.Timer
 	// maxGID is the highest group ID of the user namespace.
@@ -205,8 +207,8 @@ func run(log hclog.Logger, args []string) error {
 		}
 	}
 	a.maxGID = maxMappedGID()
-	a.spareNetNS = make(chan string, 1)
 	a.clearNetNS()
+	a.spareNetNS = spare.New(a.newSpareNetNS, dropNetNS)
 	if err := a.loadNetworks(); err != nil {
 		return err
 	}
@@ -283,26 +285,17 @@ func (a *Agent) startPlugins() error {
 
 // maxMappedGID is the highest group ID of our user namespace's GID map.
 func maxMappedGID() uint32 {
-	data, err := os.ReadFile("/proc/self/gid_map")
+	maps, err := user.CurrentProcessGIDMap()
 	if err != nil {
 		return 0
 	}
-	var max uint64
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			continue
-		}
-		inside, err1 := strconv.ParseUint(f[0], 10, 32)
-		n, err2 := strconv.ParseUint(f[2], 10, 32)
-		if err1 == nil && err2 == nil && n > 0 && inside+n-1 > max {
-			max = inside + n - 1
+	var max int64
+	for _, m := range maps {
+		if m.Count > 0 && m.ID+m.Count-1 > max {
+			max = m.ID + m.Count - 1
 		}
 	}
-	if max > 2147483647 {
-		max = 2147483647
-	}
-	return uint32(max)
+	return uint32(min(max, 2147483647))
 }
 
 // portManager is the rootless port driver's API (rootlesskit's, in the

@@ -189,15 +189,12 @@ func (a *Agent) connectNetwork(ctx context.Context, c *Container, n *Network, es
 	if _, ok := c.Networks[n.Name]; ok {
 		return kindErr(errForbidden, "endpoint with name %s already exists in network %s", c.Name, n.Name)
 	}
-	if isPredefined(n.Name) && (len(es.Aliases) > 0 || (es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid())) {
-		return kindErr(errInvalid, "network-scoped aliases and static addresses are supported only for user defined networks")
-	}
-	if err := a.checkEndpointIP(n, es); err != nil {
+	e, err := a.endpointConfig(n, es)
+	if err != nil {
 		return err
 	}
-	e := &network.EndpointSettings{IPAMConfig: es.IPAMConfig, Aliases: es.Aliases, DriverOpts: es.DriverOpts, NetworkID: n.ID, MacAddress: es.MacAddress}
 	if c.State.Status == "running" && c.NetNS != "" {
-		if _, err := a.connect(ctx, c, n.Name, e, nextInterface(c), nil); err != nil {
+		if _, err := a.connect(ctx, c, n.Name, e, nextInterface(c)); err != nil {
 			return err
 		}
 	}

@@ -96,20 +96,8 @@ func (a *Agent) resolveNetworks(cfg *container.Config, host *container.HostConfi
 		if e != nil {
 			es = e
 		}
-		if isPredefined(target.Name) {
-			if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address.IsValid() || es.IPAMConfig.IPv6Address.IsValid()) {
-				return nil, kindErr(errInvalid, "user specified IP address is supported on user defined networks only")
-			}
-			if len(es.Aliases) > 0 {
-				return nil, kindErr(errInvalid, "network-scoped alias is supported only for containers in user defined networks")
-			}
-		}
-		if err := a.checkEndpointIP(target, es); err != nil {
+		if nets[target.Name], err = a.endpointConfig(target, es); err != nil {
 			return nil, err
-		}
-		nets[target.Name] = &network.EndpointSettings{
-			IPAMConfig: es.IPAMConfig, Aliases: es.Aliases, DriverOpts: es.DriverOpts,
-			MacAddress: es.MacAddress, NetworkID: target.ID,
 		}
 	}
 	nets[n.Name].NetworkID = n.ID
@@ -126,6 +114,27 @@ func (a *Agent) resolveNetworks(cfg *container.Config, host *container.HostConfi
 		}
 	}
 	return nets, nil
+}
+
+// endpointConfig checks what a user asks of an endpoint on n (create,
+// network connect) as docker does, and returns the configuration kept of
+// it: aliases, a static address, options, a MAC.
+func (a *Agent) endpointConfig(n *Network, es *network.EndpointSettings) (*network.EndpointSettings, error) {
+	if isPredefined(n.Name) {
+		if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address.IsValid() || es.IPAMConfig.IPv6Address.IsValid()) {
+			return nil, kindErr(errInvalid, "user specified IP address is supported on user defined networks only")
+		}
+		if len(es.Aliases) > 0 {
+			return nil, kindErr(errInvalid, "network-scoped alias is supported only for containers in user defined networks")
+		}
+	}
+	if err := a.checkEndpointIP(n, es); err != nil {
+		return nil, err
+	}
+	return &network.EndpointSettings{
+		IPAMConfig: es.IPAMConfig, Aliases: es.Aliases, DriverOpts: es.DriverOpts,
+		MacAddress: es.MacAddress, NetworkID: n.ID,
+	}, nil
 }
 
 // checkEndpointIP checks a static address against the network's subnets.
@@ -166,30 +175,30 @@ func hostPortRange(s string) (int, int, error) {
 }
 
 // netModeOf says which network namespace c gets: its network's driver decides.
-func (a *Agent) netModeOf(ctx context.Context, c *Container) (netMode, plugins.NetworkDriver, error) {
+func (a *Agent) netModeOf(ctx context.Context, c *Container) (netMode, error) {
 	name := string(c.HostConfig.NetworkMode)
 	if other, ok := strings.CutPrefix(name, "container:"); ok {
 		if _, err := a.plugins.Network("container"); err != nil {
-			return netMode{}, nil, pluginErr(err)
+			return netMode{}, pluginErr(err)
 		}
-		return netMode{ns: networkv1.Namespace_NAMESPACE_CONTAINER, other: other}, nil, nil
+		return netMode{ns: networkv1.Namespace_NAMESPACE_CONTAINER, other: other}, nil
 	}
 	if name == "" || name == "default" {
 		name = "bridge"
 	}
 	n, err := a.lookupNetwork(name)
 	if err != nil {
-		return netMode{}, nil, err
+		return netMode{}, err
 	}
 	drv, err := a.plugins.Network(n.Driver)
 	if err != nil {
-		return netMode{}, nil, pluginErr(err)
+		return netMode{}, pluginErr(err)
 	}
 	caps, err := drv.Capabilities(ctx)
 	if err != nil {
-		return netMode{}, nil, pluginErr(err)
+		return netMode{}, pluginErr(err)
 	}
-	return netMode{ns: caps.GetNamespace()}, drv, nil
+	return netMode{ns: caps.GetNamespace()}, nil
 }
 
 // netSetup is what the start of a container needs from its network.
@@ -213,22 +222,17 @@ type netSetup struct {
 // c.mu.
 func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, error) {
 	h := c.HostConfig
-	etc := spec.Etc{
-		Hostname: c.Config.Hostname, ExtraHosts: h.ExtraHosts,
-		DNSSearch: h.DNSSearch, DNSOptions: h.DNSOptions,
-	}
+	etc := spec.Etc{Hostname: c.Config.Hostname, DNSSearch: h.DNSSearch, DNSOptions: h.DNSOptions}
 	for _, ip := range h.DNS {
 		etc.DNS = append(etc.DNS, ip.String())
 	}
-	for i, eh := range etc.ExtraHosts {
+	for _, eh := range h.ExtraHosts {
 		if name, ip, ok := strings.Cut(eh, ":"); ok && ip == "host-gateway" {
-			if etc.ExtraHosts[i] == eh {
-				etc.ExtraHosts = append([]string(nil), etc.ExtraHosts...)
-			}
-			etc.ExtraHosts[i] = name + ":" + hostGateway()
+			eh = name + ":" + hostGateway()
 		}
+		etc.ExtraHosts = append(etc.ExtraHosts, eh)
 	}
-	m, drv, err := a.netModeOf(ctx, c)
+	m, err := a.netModeOf(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -247,10 +251,10 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 			return nil, kindErr(errInvalid, "cannot join own network namespace")
 		}
 		other.mu.Lock()
-		running, pid, ns := other.State.Status == "running", other.State.Pid, other.NetNS
+		status, pid, ns := other.State.Status, other.State.Pid, other.NetNS
 		other.mu.Unlock()
-		if !running {
-			return nil, kindErr(errConflict, "cannot join network namespace of a non running container: container %s is %s", other.ID[:12], other.State.Status)
+		if status != "running" {
+			return nil, kindErr(errConflict, "cannot join network namespace of a non running container: container %s is %s", other.ID[:12], status)
 		}
 		if ns == "" {
 			ns = fmt.Sprintf("/proc/%d/ns/net", pid)
@@ -271,19 +275,19 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 	// their ~3 ms are off a start's path. Until then the goroutine has
 	// c's network fields to itself: the caller holds c.mu and does not
 	// touch them.
-	go func() { ns.done <- a.connectAll(ctx, c, drv, &ns.etc) }()
+	go func() { ns.done <- a.connectAll(ctx, c, &ns.etc) }()
 	return ns, nil
 }
 
 // connectAll makes c's endpoints on its networks and publishes its ports,
 // completing etc with the addresses and the DNS settings the driver gave.
-func (a *Agent) connectAll(ctx context.Context, c *Container, drv plugins.NetworkDriver, etc *spec.Etc) error {
+func (a *Agent) connectAll(ctx context.Context, c *Container, etc *spec.Etc) error {
 	names := sortedKeys(c.Networks)
 	// The network of the network mode first: eth0, its gateway the default route.
 	sort.SliceStable(names, func(i, j int) bool { return names[i] == string(c.HostConfig.NetworkMode) })
 	for i, name := range names {
 		es := c.Networks[name]
-		resp, err := a.connect(ctx, c, name, es, fmt.Sprintf("eth%d", i), drvIf(i == 0, drv))
+		resp, err := a.connect(ctx, c, name, es, nextInterface(c))
 		if err != nil {
 			return err
 		}
@@ -328,24 +332,16 @@ func (ns *netSetup) drain() error {
 	return ns.err
 }
 
-func drvIf(ok bool, d plugins.NetworkDriver) plugins.NetworkDriver {
-	if ok {
-		return d
-	}
-	return nil
-}
-
 // connect makes c's endpoint on the network name and records what the
 // driver gave in es. Callers hold c.mu.
-func (a *Agent) connect(ctx context.Context, c *Container, name string, es *network.EndpointSettings, ifname string, drv plugins.NetworkDriver) (*networkv1.ConnectResponse, error) {
+func (a *Agent) connect(ctx context.Context, c *Container, name string, es *network.EndpointSettings, ifname string) (*networkv1.ConnectResponse, error) {
 	n, err := a.lookupNetwork(name)
 	if err != nil {
 		return nil, err
 	}
-	if drv == nil {
-		if drv, err = a.plugins.Network(n.Driver); err != nil {
-			return nil, pluginErr(err)
-		}
+	drv, err := a.plugins.Network(n.Driver)
+	if err != nil {
+		return nil, pluginErr(err)
 	}
 	req := &networkv1.ConnectRequest{
 		NetworkId: n.ID, EndpointId: newID(), NetnsPath: c.NetNS, ContainerId: c.ID,
@@ -441,35 +437,20 @@ func (a *Agent) teardownNetwork(c *Container) {
 }
 
 // takeNetNS returns a fresh network namespace for a container: the spare
-// one made in advance, else a new one.
+// one made in advance (after the previous start), else a new one.
 func (a *Agent) takeNetNS(id string) (string, error) {
-	select {
-	case p := <-a.spareNetNS:
+	if p, ok := a.spareNetNS.Take(); ok {
 		return p, nil
-	default:
 	}
 	return a.newNetNS(id[:16])
 }
 
-// refillNetNS makes the next spare namespace in the background, once a
-// container runs (as the spare shim: not during a start).
-func (a *Agent) refillNetNS() {
-	if len(a.spareNetNS) > 0 {
-		return
-	}
-	go func() {
-		p, err := a.newNetNS("spare-" + newID()[:10])
-		if err != nil {
-			a.log.Debug("spare network namespace", "error", err)
-			return
-		}
-		select {
-		case a.spareNetNS <- p:
-		default:
-			_ = removeNetNS(p)
-		}
-	}()
+// newSpareNetNS makes the spare namespace.
+func (a *Agent) newSpareNetNS() (string, error) {
+	return a.newNetNS("spare-" + newID()[:10])
 }
+
+func dropNetNS(p string) { _ = removeNetNS(p) }
 
 // newNetNS creates a network namespace with lo up and bind-mounts it at
 // netns/NAME, where libcontainer's init joins it and drivers configure it.
@@ -570,13 +551,9 @@ func (a *Agent) publishPorts(ctx context.Context, c *Container) error {
 	if len(pm) == 0 {
 		return nil
 	}
+	// The address on the network of the network mode (eth0).
 	var ip netip.Addr
-	for _, es := range c.Networks {
-		if es.IPAddress.IsValid() && (!ip.IsValid() || string(c.HostConfig.NetworkMode) == "") {
-			ip = es.IPAddress
-		}
-	}
-	if es := c.Networks[string(c.HostConfig.NetworkMode)]; es != nil && es.IPAddress.IsValid() {
+	if es := c.Networks[string(c.HostConfig.NetworkMode)]; es != nil {
 		ip = es.IPAddress
 	}
 	if !ip.IsValid() {

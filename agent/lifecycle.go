@@ -347,7 +347,7 @@ func (a *Agent) launch(c *Container, rootfs string, ns *netSetup) (int, error) {
 	_, err = shim.Start(sock)
 	a.launcher.Refill()
 	if ns.netns != "" && ns.netns != spec.HostNetNS && ns.etcDir == "" {
-		a.refillNetNS()
+		a.spareNetNS.Refill()
 	}
 	if err != nil {
 		_ = shim.Kill(sock, syscall.SIGKILL)

@@ -181,12 +181,7 @@ func (r psRow) Names() string {
 }
 
 func (r psRow) Labels() string {
-	l := make([]string, 0, len(r.s.Labels))
-	for k, v := range r.s.Labels {
-		l = append(l, k+"="+v)
-	}
-	sort.Strings(l)
-	return strings.Join(l, ",")
+	return joinLabels(r.s.Labels)
 }
 
 // Label is the value of one label: {{.Label "com.example.key"}}.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -232,4 +233,15 @@ func naturalLess(a, b string) bool {
 		}
 	}
 	return len(a)-i < len(b)-j
+}
+
+// joinLabels is the Labels column of ps and network ls: k=v, sorted, comma
+// separated.
+func joinLabels(labels map[string]string) string {
+	l := make([]string, 0, len(labels))
+	for k, v := range labels {
+		l = append(l, k+"="+v)
+	}
+	sort.Strings(l)
+	return strings.Join(l, ",")
 }

@@ -97,19 +97,7 @@ func (a *app) inspect(o *inspectOptions, args []string) error {
 		}
 		objs = append(objs, raw)
 	}
-	if o.format != "" {
-		vals := make([]interface{}, 0, len(objs))
-		for _, raw := range objs {
-			v, err := decodeGeneric(raw)
-			if err != nil {
-				return err
-			}
-			vals = append(vals, v)
-		}
-		if err := renderEach(a.out, o.format, vals); err != nil {
-			return err
-		}
-	} else if err := writeJSONArray(a, objs); err != nil {
+	if err := a.printObjects(o.format, objs); err != nil {
 		return err
 	}
 	if failed {
@@ -181,4 +169,21 @@ func convertNumbers(v interface{}) interface{} {
 		return string(x)
 	}
 	return v
+}
+
+// printObjects prints inspect answers: with a template each object on its
+// own, else docker's indented JSON array.
+func (a *app) printObjects(format string, objs []json.RawMessage) error {
+	if format == "" {
+		return writeJSONArray(a, objs)
+	}
+	vals := make([]interface{}, 0, len(objs))
+	for _, raw := range objs {
+		v, err := decodeGeneric(raw)
+		if err != nil {
+			return err
+		}
+		vals = append(vals, v)
+	}
+	return renderEach(a.out, format, vals)
 }

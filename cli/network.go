@@ -309,12 +309,7 @@ func (r networkRow) Internal() string  { return strconv.FormatBool(r.n.Internal)
 func (r networkRow) CreatedAt() string { return r.n.Created.String() }
 
 func (r networkRow) Labels() string {
-	l := make([]string, 0, len(r.n.Labels))
-	for k, v := range r.n.Labels {
-		l = append(l, k+"="+v)
-	}
-	sort.Strings(l)
-	return strings.Join(l, ",")
+	return joinLabels(r.n.Labels)
 }
 
 // Label is the value of one label: {{.Label "com.example.key"}}.
@@ -368,23 +363,6 @@ func (a *app) networkInspectCmd() *cobra.Command {
 	c.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template: 'json' or a Go template")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "Verbose output for diagnostics")
 	return c
-}
-
-// printObjects prints inspect answers: with a template each object on its
-// own, else docker's indented JSON array.
-func (a *app) printObjects(format string, objs []json.RawMessage) error {
-	if format == "" {
-		return writeJSONArray(a, objs)
-	}
-	vals := make([]interface{}, 0, len(objs))
-	for _, raw := range objs {
-		v, err := decodeGeneric(raw)
-		if err != nil {
-			return err
-		}
-		vals = append(vals, v)
-	}
-	return renderEach(a.out, format, vals)
 }
 
 // network rm

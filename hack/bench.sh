@@ -91,6 +91,18 @@ median() {
 	jq -s "[.[] | $filter] | flatten | sort | if length == 0 then null
 		elif length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end | . * 1000 | . * 10 | round / 10" "$@"
 }
+# alternate NAME CMD...: hyperfine runs the commands alternating, in
+# $rounds blocks of $per runs each (warm-up in the first), into
+# $tmp/NAME-ROUND.json.
+alternate() {
+	local name=$1 r warm
+	shift
+	for r in $(seq "$rounds"); do
+		warm=0
+		[ "$r" = 1 ] && warm=3
+		hyperfine -N -i --style none --warmup $warm --runs "$per" --export-json "$tmp/$name-$r.json" "$@" >/dev/null
+	done
+}
 row() { printf '  %-52s %s\n' "$1" "$2"; }
 rss() { awk '/^VmRSS/ {printf "%.1f MiB RSS", $2/1024}' "/proc/$1/status"; }
 pss() { awk '/^Pss:/ {printf "%.1f MiB PSS", $2/1024}' "/proc/$1/smaps_rollup" 2>/dev/null; }
@@ -100,11 +112,7 @@ prun="podman run --rm --network none $pimg true"
 cmds=("$mrun")
 [ $have_podman = 1 ] && cmds+=("$prun")
 echo "bench: ${#cmds[@]} command(s), $rounds rounds of $per runs each, alternating"
-for r in $(seq "$rounds"); do
-	warm=0
-	[ "$r" = 1 ] && warm=3
-	hyperfine -N -i --style none --warmup $warm --runs "$per" --export-json "$tmp/run-$r.json" "${cmds[@]}" >/dev/null
-done
+alternate run "${cmds[@]}"
 moss_ms=$(median '.results[0].times' "$tmp"/run-*.json)
 failed=$(jq -s '[.[].results[0].exit_codes[] | select(. != 0)] | length' "$tmp"/run-*.json)
 
@@ -151,11 +159,7 @@ if [ $have_podman = 1 ]; then
 	pid_=$(podman run -d --network none "$pimg" sleep 600)
 	ecmds+=("podman exec $pid_ true")
 fi
-for r in $(seq "$rounds"); do
-	warm=0
-	[ "$r" = 1 ] && warm=3
-	hyperfine -N -i --style none --warmup $warm --runs "$per" --export-json "$tmp/exec-$r.json" "${ecmds[@]}" >/dev/null
-done
+alternate exec "${ecmds[@]}"
 exec_ms=$(median '.results[0].times' "$tmp"/exec-*.json)
 row "exec CTR true (median of $((rounds * per)))" "moss $exec_ms ms"
 if [ $have_podman = 1 ]; then
@@ -191,11 +195,7 @@ fi
 # default rootless network, alternating as above.
 bcmds=("$moss run --rm $img true")
 [ $have_podman = 1 ] && bcmds+=("podman run --rm $pimg true")
-for r in $(seq "$rounds"); do
-	warm=0
-	[ "$r" = 1 ] && warm=3
-	hyperfine -N -i --style none --warmup $warm --runs "$per" --export-json "$tmp/bridge-$r.json" "${bcmds[@]}" >/dev/null
-done
+alternate bridge "${bcmds[@]}"
 bridge_ms=$(median '.results[0].times' "$tmp"/bridge-*.json)
 row "run --rm IMAGE true, default bridge network (median of $((rounds * per)))" "moss $bridge_ms ms"
 if [ $have_podman = 1 ]; then

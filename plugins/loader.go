@@ -270,22 +270,17 @@ func (h *handle) start(ctx context.Context) {
 		}
 		h.driver = nil
 		h.pid = 0
-		if h.name != "" && !h.builtin {
+		if h.builtin || !h.started.IsZero() {
+			// It must run, or ran before: keep trying.
+			h.status = StatusRestarting
+		} else {
+			// An executable that never became a plugin: listed as failed.
 			h.m.mu.Lock()
-			if h.m.plugins[h.name] == h && h.started.IsZero() {
+			if h.m.plugins[h.name] == h {
 				delete(h.m.plugins, h.name)
-				h.m.failed = append(h.m.failed, h)
 			}
-			h.m.mu.Unlock()
-		} else if h.name == "" {
-			h.m.mu.Lock()
 			h.m.failed = append(h.m.failed, h)
 			h.m.mu.Unlock()
-		}
-		if !h.started.IsZero() || h.builtin {
-			// It ran before (or must run): keep trying.
-			h.status = StatusRestarting
-			go h.restartLater()
 		}
 	} else {
 		h.err = nil
@@ -293,6 +288,10 @@ func (h *handle) start(ctx context.Context) {
 		h.started = time.Now()
 	}
 	close(h.ready)
+	if h.status == StatusRestarting {
+		h.ready = make(chan struct{}) // for the next attempt
+		go h.restartLater()
+	}
 }
 
 func (h *handle) pidFile() string {
@@ -507,11 +506,6 @@ func (h *handle) restartLater() {
 	if h.status != StatusRestarting {
 		h.mu.Unlock()
 		return
-	}
-	select {
-	case <-h.ready:
-		h.ready = make(chan struct{})
-	default:
 	}
 	h.mu.Unlock()
 	time.Sleep(d)

@@ -10,9 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/moss-containers/moss/internal/spare"
 )
 
 // ErrGone is returned when the shim of a container is no longer running.
@@ -22,10 +23,8 @@ var ErrGone = errors.New("container supervisor is not running")
 // its container's options: executing the binary and initialising the Go
 // runtime took 8–12 ms of every container start.
 type Launcher struct {
-	exe string
-
-	mu   sync.Mutex
-	warm *warmShim
+	exe  string
+	warm *spare.Spare[*warmShim]
 }
 
 type warmShim struct {
@@ -37,7 +36,8 @@ type warmShim struct {
 // first spare shim.
 func NewLauncher(exe string) *Launcher {
 	l := &Launcher{exe: exe}
-	go l.refill()
+	l.warm = spare.New(l.prepare, (*warmShim).close)
+	l.warm.Refill()
 	return l
 }
 
@@ -75,27 +75,7 @@ func (l *Launcher) prepare() (*warmShim, error) {
 // Refill starts a spare shim in the background unless one is waiting. The
 // agent calls it once a container is running, so that the spare does not
 // compete for the CPU with the start itself.
-func (l *Launcher) Refill() { go l.refill() }
-
-func (l *Launcher) refill() {
-	l.mu.Lock()
-	busy := l.warm != nil
-	l.mu.Unlock()
-	if busy {
-		return
-	}
-	w, err := l.prepare()
-	if err != nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.warm == nil {
-		l.warm = w
-		return
-	}
-	w.close()
-}
+func (l *Launcher) Refill() { l.warm.Refill() }
 
 func (w *warmShim) close() {
 	w.ctl.Close() // the shim exits when its options pipe closes
@@ -103,23 +83,13 @@ func (w *warmShim) close() {
 }
 
 // Close lets the spare shim exit.
-func (l *Launcher) Close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.warm != nil {
-		l.warm.close()
-		l.warm = nil
-	}
-}
+func (l *Launcher) Close() { l.warm.Close() }
 
 // Spawn hands o to a shim and waits until the container is created (its
 // init waits to be started). It returns the init's PID.
 func (l *Launcher) Spawn(o Options) (int, error) {
-	l.mu.Lock()
-	w := l.warm
-	l.warm = nil
-	l.mu.Unlock()
-	if w == nil {
+	w, ok := l.warm.Take()
+	if !ok {
 		var err error
 		if w, err = l.prepare(); err != nil {
 			return 0, err

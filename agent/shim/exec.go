@@ -16,6 +16,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/moss-containers/moss/internal/spare"
 )
 
 // execArg, after Role, runs an exec helper: one process started in a
@@ -175,8 +177,7 @@ func awaitExec() []string {
 // ExecLauncher keeps one warm exec helper ready.
 type ExecLauncher struct {
 	exe  string
-	mu   sync.Mutex
-	warm *warmExec
+	warm *spare.Spare[*warmExec]
 }
 
 type warmExec struct {
@@ -185,31 +186,19 @@ type warmExec struct {
 }
 
 // NewExecLauncher returns a launcher of exec helpers from the binary exe.
-func NewExecLauncher(exe string) *ExecLauncher { return &ExecLauncher{exe: exe} }
+func NewExecLauncher(exe string) *ExecLauncher {
+	l := &ExecLauncher{exe: exe}
+	l.warm = spare.New(l.prepare, (*warmExec).close)
+	return l
+}
 
 // Refill starts the next warm helper in the background if there is none.
-func (l *ExecLauncher) Refill() {
-	l.mu.Lock()
-	busy := l.warm != nil
-	l.mu.Unlock()
-	if busy {
-		return
-	}
-	go func() {
-		w, err := l.prepare()
-		if err != nil {
-			return
-		}
-		l.mu.Lock()
-		if l.warm == nil {
-			l.warm, w = w, nil
-		}
-		l.mu.Unlock()
-		if w != nil {
-			w.sock.Close()
-			_ = w.cmd.Wait()
-		}
-	}()
+func (l *ExecLauncher) Refill() { l.warm.Refill() }
+
+// close ends a warm helper: it exits when its socket closes.
+func (w *warmExec) close() {
+	w.sock.Close()
+	_ = w.cmd.Wait()
 }
 
 func (l *ExecLauncher) prepare() (*warmExec, error) {
@@ -232,30 +221,16 @@ func (l *ExecLauncher) prepare() (*warmExec, error) {
 	return &warmExec{cmd: cmd, sock: ours}, nil
 }
 
-// take returns the warm helper, if any.
-func (l *ExecLauncher) take() *warmExec {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w := l.warm
-	l.warm = nil
-	return w
-}
-
 // Close ends the warm helper.
-func (l *ExecLauncher) Close() {
-	if w := l.take(); w != nil {
-		w.sock.Close()
-		_ = w.cmd.Wait()
-	}
-}
+func (l *ExecLauncher) Close() { l.warm.Close() }
 
 // Start is StartExec with the warm helper when there is one (then the next
 // is started in the background), else with a new one.
 func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, stdin, stdout, stderr *os.File) (*Exec, error) {
-	w := l.take()
+	w, ok := l.warm.Take()
 	var e *Exec
 	var err error
-	if w == nil {
+	if !ok {
 		e, err = StartExec(l.exe, runcRoot, id, sp, stdin, stdout, stderr)
 	} else {
 		e, err = startWarm(w, runcRoot, id, sp, stdin, stdout, stderr)
