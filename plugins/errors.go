@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Error kinds. A driver returns an error made by NotFound, Exists, Invalid
-// or Unsupported (or wrapping one of these kinds); the agent sees an error
+// Error kinds. A driver returns an error made by NotFound, Exists, Invalid,
+// InUse or Unsupported (or wrapping one of these kinds); the agent sees an error
 // of the same kind, with the same message, on its side of the process
 // boundary: errors.Is(err, plugins.ErrNotFound). Any other error arrives
 // as a plain error with its message. ErrUnavailable is the agent's: the
@@ -21,6 +21,7 @@ var (
 	ErrExists      = errors.New("already exists")
 	ErrInvalid     = errors.New("invalid argument")
 	ErrUnsupported = errors.New("not supported")
+	ErrInUse       = errors.New("in use")
 	ErrUnavailable = errors.New("plugin unavailable")
 )
 
@@ -46,6 +47,10 @@ func Exists(format string, args ...any) error { return kindf(ErrExists, format, 
 // Invalid reports a request the driver cannot accept as given.
 func Invalid(format string, args ...any) error { return kindf(ErrInvalid, format, args...) }
 
+// InUse reports that the object is busy: a volume that is still mounted,
+// a network with endpoints.
+func InUse(format string, args ...any) error { return kindf(ErrInUse, format, args...) }
+
 // Unsupported reports an option or operation the driver does not have.
 func Unsupported(format string, args ...any) error { return kindf(ErrUnsupported, format, args...) }
 
@@ -57,6 +62,7 @@ var kindCodes = []struct {
 	{ErrExists, codes.AlreadyExists},
 	{ErrInvalid, codes.InvalidArgument},
 	{ErrUnsupported, codes.Unimplemented},
+	{ErrInUse, codes.FailedPrecondition},
 	{ErrUnavailable, codes.Unavailable},
 }
 

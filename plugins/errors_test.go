@@ -39,6 +39,7 @@ func TestErrorKindsCrossGRPC(t *testing.T) {
 		{Exists("subnet overlaps %s", "y"), ErrExists},
 		{Invalid("bad CIDR %q", "z"), ErrInvalid},
 		{Unsupported("no IPv6"), ErrUnsupported},
+		{InUse("volume v is mounted"), ErrInUse},
 		{fmt.Errorf("wrapped: %w", NotFound("deep")), ErrNotFound},
 		{errors.New("plain failure"), nil},
 	} {
@@ -48,7 +49,7 @@ func TestErrorKindsCrossGRPC(t *testing.T) {
 		if err == nil || err.Error() != c.err.Error() {
 			t.Fatalf("%v arrived as %v", c.err, err)
 		}
-		for _, k := range []error{ErrNotFound, ErrExists, ErrInvalid, ErrUnsupported, ErrUnavailable} {
+		for _, k := range []error{ErrNotFound, ErrExists, ErrInvalid, ErrUnsupported, ErrInUse, ErrUnavailable} {
 			if got, want := errors.Is(err, k), k == c.kind; got != want {
 				t.Errorf("%v: errors.Is(%v) = %v, want %v", c.err, k, got, want)
 			}
