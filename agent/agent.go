@@ -79,6 +79,7 @@ type Agent struct {
 	// networks (networks.go).
 	plugins *plugins.Manager
 	nets    *networkRegistry
+	vols    *volumeRegistry
 	portsMu sync.Mutex
 	ports   port.Manager
 
@@ -212,6 +213,9 @@ func run(log hclog.Logger, args []string) error {
 	if err := a.loadNetworks(); err != nil {
 		return err
 	}
+	if err := a.loadVolumes(); err != nil {
+		return err
+	}
 	if err := a.startPlugins(); err != nil {
 		return err
 	}
@@ -268,12 +272,12 @@ func (a *Agent) startPlugins() error {
 	}
 	a.plugins = plugins.NewManager(plugins.LoaderConfig{
 		Self:             self,
-		Builtins:         map[string][]string{plugins.KindNetwork: netdrivers.Builtin},
+		Builtins:         map[string][]string{plugins.KindNetwork: netdrivers.Builtin, plugins.KindVolume: {"local"}},
 		Dirs:             append(append([]string{}, a.cfg.Plugins.Dirs...), a.dirs.PluginDir()),
 		StateDir:         a.dirs.PluginState(),
 		RunDir:           a.dirs.PluginRun(),
 		NetNS:            netns,
-		Options:          a.cfg.Plugins.Options,
+		Options:          a.pluginOptions(),
 		HandshakeTimeout: a.cfg.Plugins.Timeout(),
 		AgentVersion:     Version,
 		OnStart:          a.onPluginStart,
@@ -281,6 +285,21 @@ func (a *Agent) startPlugins() error {
 	})
 	a.plugins.Start(context.Background())
 	return nil
+}
+
+// pluginOptions are the configuration's options for each plugin, and where
+// the local volume driver keeps volumes unless configured otherwise.
+func (a *Agent) pluginOptions() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for name, opts := range a.cfg.Plugins.Options {
+		out[name] = opts
+	}
+	local := map[string]string{"root": a.dirs.Volumes()}
+	for k, v := range out["local"] {
+		local[k] = v
+	}
+	out["local"] = local
+	return out
 }
 
 // maxMappedGID is the highest group ID of our user namespace's GID map.

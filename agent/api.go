@@ -79,6 +79,12 @@ func (a *Agent) routes() http.Handler {
 	h("POST /networks/{id}/disconnect", a.postNetworkDisconnect)
 	h("GET /moss/v1/plugins", a.getPlugins)
 
+	h("GET /volumes", a.getVolumes)
+	h("POST /volumes/create", a.postVolumeCreate)
+	h("POST /volumes/prune", a.postVolumesPrune)
+	h("GET /volumes/{name}", a.getVolume)
+	h("DELETE /volumes/{name}", a.deleteVolume)
+
 	h("GET /images/json", a.getImages)
 	h("GET /images/{name...}", a.getImageRoutes)
 	h("POST /images/create", a.postImagesCreate)
@@ -429,9 +435,14 @@ func (a *Agent) deleteContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var anon []string
+	if boolParam(r, "v") {
+		anon = a.anonymousVolumes(c)
+	}
 	if err := a.remove(c, boolParam(r, "force"), false); err != nil {
 		return err
 	}
+	a.removeAnonymous(anon)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -102,7 +102,7 @@ func (a *Agent) summary(c *Container, now time.Time) container.Summary {
 		Command: c.command(), Created: c.Created.Unix(), Ports: portSummary(c),
 		Labels: c.Config.Labels, State: container.ContainerState(st), Status: c.statusString(now),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: a.networkSettings(c).Networks},
-		Mounts:          []container.MountPoint{},
+		Mounts:          c.apiMounts(),
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -158,7 +158,7 @@ func (a *Agent) inspect(c *Container) container.InspectResponse {
 		HostsPath:      filepath.Join(b, "etc", "hosts"),
 		LogPath:        filepath.Join(b, shim.LogFile),
 		Name:           "/" + c.Name, Driver: a.store.Driver(), Platform: "linux",
-		HostConfig: c.HostConfig, Config: c.Config, Mounts: []container.MountPoint{},
+		HostConfig: c.HostConfig, Config: c.Config, Mounts: c.apiMounts(),
 		NetworkSettings: a.networkSettings(c),
 	}
 	if data, err := a.store.ContainerLayerData(c.ID); err == nil {

@@ -43,6 +43,9 @@ type Container struct {
 	Interfaces map[string]string `json:"interfaces,omitempty"`
 	// Ports are its published ports while it runs.
 	Ports []publishedPort `json:"ports,omitempty"`
+	// Mounts are its volumes, bind mounts and tmpfs mounts
+	// (container_mounts.go).
+	Mounts []mountPoint `json:"mounts,omitempty"`
 
 	// waiters are woken at every state change.
 	changed chan struct{}

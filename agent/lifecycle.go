@@ -16,6 +16,8 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/agent/spec"
 	"github.com/moss-containers/moss/storage"
@@ -95,6 +97,17 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 		}
 		merged.Labels = labels
 	}
+	mounts, volReqs, err := a.resolveMounts(&merged, host, ic.Volumes)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, 0, len(mounts))
+	for _, m := range mounts {
+		if m.Type == mountVolume {
+			names = append(names, m.Name)
+		}
+	}
+	release := a.reserveVolumes(names)
 	id := newID()
 	if merged.Hostname == "" && host.NetworkMode == "host" {
 		// As docker: the host's network, the host's name.
@@ -110,6 +123,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	name = strings.TrimPrefix(name, "/")
 	if other, ok := a.names[name]; ok {
 		a.mu.Unlock()
+		release()
 		return nil, nil, kindErr(errConflict, "Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, other)
 	}
 	a.names[name] = id // reserve
@@ -117,17 +131,23 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(), Image: cfg.Image, ImageID: img.ID,
 		Config: &merged, HostConfig: host, State: State{Status: "created"}, Networks: nets,
-		changed: make(chan struct{}), removed: make(chan struct{}),
+		Mounts: mounts, changed: make(chan struct{}), removed: make(chan struct{}),
 	}
+	var anon []string
 	fail := func(err error) (*Container, []string, error) {
 		a.mu.Lock()
 		delete(a.names, name)
 		a.mu.Unlock()
+		release()
+		a.removeAnonymous(anon)
 		_ = a.store.DeleteContainer(id)
 		_ = os.RemoveAll(a.bundle(id))
 		return nil, nil, err
 	}
 	if err := os.MkdirAll(a.bundle(id), 0o700); err != nil {
+		return fail(err)
+	}
+	if anon, err = a.createMountVolumes(context.Background(), mounts, volReqs); err != nil {
 		return fail(err)
 	}
 	t0 := time.Now()
@@ -142,6 +162,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	a.mu.Lock()
 	a.containers[id] = c
 	a.mu.Unlock()
+	release()
 	a.containerEvent(c, events.ActionCreate, nil)
 	return c, warnings, nil
 }
@@ -222,13 +243,20 @@ func (a *Agent) start(c *Container) error {
 		return fmt.Errorf("mount container root: %w", err)
 	}
 	a.log.Debug("mounted", "id", c.ID, "took", time.Since(t0))
-	ns, err := a.setupNetwork(context.Background(), c)
+	vmounts, err := a.mountVolumes(c, rootfs)
 	var pid int
 	if err == nil {
-		pid, err = a.launch(c, rootfs, ns)
+		var ns *netSetup
+		ns, err = a.setupNetwork(context.Background(), c)
+		if err == nil {
+			pid, err = a.launch(c, rootfs, ns, vmounts)
+			if err != nil {
+				_ = ns.drain()
+				a.teardownNetwork(c)
+			}
+		}
 		if err != nil {
-			_ = ns.drain()
-			a.teardownNetwork(c)
+			a.unmountVolumes(c.ID, c.Mounts)
 		}
 	}
 	a.log.Debug("launched", "id", c.ID, "took", time.Since(t0))
@@ -287,7 +315,7 @@ func (a *Agent) startOrRemove(c *Container) error {
 
 // launch writes the bundle and starts the shim; the container's process runs
 // once pending attach streams are connected.
-func (a *Agent) launch(c *Container, rootfs string, ns *netSetup) (int, error) {
+func (a *Agent) launch(c *Container, rootfs string, ns *netSetup, mounts []specs.Mount) (int, error) {
 	b := a.bundle(c.ID)
 	h := c.HostConfig
 	etc := filepath.Join(b, "etc")
@@ -300,7 +328,7 @@ func (a *Agent) launch(c *Container, rootfs string, ns *netSetup) (int, error) {
 	s, err := spec.Build(spec.Input{
 		ID: c.ID, Rootfs: rootfs, Config: c.Config, Host: h, EtcDir: etc,
 		SingleID: a.singleID, Seccomp: a.cfg.Runtime.SeccompEnabled(), Seccomp32: a.cfg.Runtime.Seccomp32,
-		InitBinary: a.initBinary, NetNS: ns.netns, MaxGID: a.maxGID,
+		InitBinary: a.initBinary, NetNS: ns.netns, MaxGID: a.maxGID, Mounts: mounts,
 	})
 	if err != nil {
 		if errors.Is(err, spec.ErrInvalid) {
@@ -428,6 +456,7 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 	c.State.Pid = 0
 	c.Rootfs = ""
 	a.teardownNetwork(c)
+	a.unmountVolumes(c.ID, c.Mounts)
 	_ = os.Remove(a.socket(c.ID))
 	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
 	if !auto {
@@ -439,12 +468,16 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 	a.containerEvent(c, events.ActionDie, map[string]string{"exitCode": code})
 	if auto {
 		// Removal unmounts and deletes the layer; the metadata is only
-		// written when that fails.
+		// written when that fails. As docker, --rm takes the anonymous
+		// volumes along.
+		anon := a.anonymousVolumes(c)
 		if err := a.remove(c, false, true); err != nil {
 			a.log.Warn("auto-remove", "id", c.ID, "error", err)
 			c.mu.Lock()
 			a.settle(c)
 			c.mu.Unlock()
+		} else {
+			a.removeAnonymous(anon)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	basev1 "github.com/moss-containers/moss/proto/base/v1"
 	networkv1 "github.com/moss-containers/moss/proto/network/v1"
+	volumev1 "github.com/moss-containers/moss/proto/volume/v1"
 )
 
 // BuiltinRole is the hidden argument with which the agent starts its own
@@ -89,8 +91,11 @@ type Manager struct {
 
 // handle is one plugin executable and its current process.
 type handle struct {
-	m       *Manager
+	m *Manager
+	// path is what the user knows the plugin by (its executable, or a
+	// Docker plugin's socket or spec file); exe and args start it.
 	path    string
+	exe     string
 	args    []string
 	builtin bool
 	key     string // stable name of its pid file
@@ -134,7 +139,7 @@ func (m *Manager) Start(ctx context.Context) {
 	sort.Strings(kinds)
 	for _, kind := range kinds {
 		for _, name := range m.cfg.Builtins[kind] {
-			h := m.newHandle(m.cfg.Self, []string{BuiltinRole, kind + "driver", name}, true, "builtin-"+name)
+			h := m.newHandle(m.cfg.Self, m.cfg.Self, []string{BuiltinRole, kind + "driver", name}, true, "builtin-"+name)
 			h.name, h.kind = name, kind
 			// Known before the start, so callers can wait for it.
 			m.plugins[name] = h
@@ -151,10 +156,29 @@ func (m *Manager) Start(ctx context.Context) {
 		}
 		for _, e := range entries {
 			p := filepath.Join(dir, e.Name())
-			if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			fi, err := os.Stat(p)
+			if err != nil || fi.IsDir() {
 				continue
 			}
-			hs = append(hs, m.newHandle(p, nil, false, "ext-"+e.Name()))
+			name, addr, ok, err := dockerPlugin(p, fi)
+			if err != nil {
+				m.log.Warn("Docker plugin ignored", "path", p, "error", err)
+				continue
+			}
+			if ok {
+				if _, taken := m.plugins[name]; taken {
+					m.log.Warn("Docker volume plugin ignored: the name is taken", "path", p, "name", name)
+					continue
+				}
+				h := m.newHandle(p, m.cfg.Self, []string{BuiltinRole, KindVolume + "driver", DockerProtocol, name, addr}, false, "docker-"+name)
+				h.name, h.kind = name, KindVolume
+				m.plugins[name] = h
+				hs = append(hs, h)
+				continue
+			}
+			if fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+				hs = append(hs, m.newHandle(p, p, nil, false, "ext-"+e.Name()))
+			}
 		}
 	}
 	m.loading.Add(len(hs))
@@ -169,8 +193,8 @@ func (m *Manager) Start(ctx context.Context) {
 // Wait returns once the plugins that Start started have started or failed.
 func (m *Manager) Wait() { m.loading.Wait() }
 
-func (m *Manager) newHandle(path string, args []string, builtin bool, key string) *handle {
-	return &handle{m: m, path: path, args: args, builtin: builtin, key: key, status: StatusStarting, ready: make(chan struct{})}
+func (m *Manager) newHandle(path, exe string, args []string, builtin bool, key string) *handle {
+	return &handle{m: m, path: path, exe: exe, args: args, builtin: builtin, key: key, status: StatusStarting, ready: make(chan struct{})}
 }
 
 // Stop ends every plugin.
@@ -238,6 +262,23 @@ func (m *Manager) List() []Status {
 // plugin that is (re)starting, and fail with ErrUnavailable when it does
 // not come up or dies during the call.
 func (m *Manager) Network(name string) (*NetworkHandle, error) {
+	h, err := m.find(name, KindNetwork)
+	if err != nil {
+		return nil, err
+	}
+	return &NetworkHandle{h: h}, nil
+}
+
+// Volume returns the volume driver called name, as Network does.
+func (m *Manager) Volume(name string) (*VolumeHandle, error) {
+	h, err := m.find(name, KindVolume)
+	if err != nil {
+		return nil, err
+	}
+	return &VolumeHandle{h: h}, nil
+}
+
+func (m *Manager) find(name, kind string) (*handle, error) {
 	m.mu.Lock()
 	h, ok := m.plugins[name]
 	m.mu.Unlock()
@@ -248,10 +289,10 @@ func (m *Manager) Network(name string) (*NetworkHandle, error) {
 		h, ok = m.plugins[name]
 		m.mu.Unlock()
 	}
-	if !ok || h.kind != KindNetwork {
-		return nil, NotFound("plugin %q not found: no network driver of that name (moss plugin ls lists them)", name)
+	if !ok || h.kind != kind {
+		return nil, NotFound("plugin %q not found: no %s driver of that name (moss plugin ls lists them)", name, kind)
 	}
-	return &NetworkHandle{h: h}, nil
+	return h, nil
 }
 
 // start starts the plugin process and configures it; on failure the
@@ -302,7 +343,7 @@ func (h *handle) pidFile() string {
 func (h *handle) launch(ctx context.Context) error {
 	m := h.m
 	h.killStale()
-	cmd := exec.Command(h.path, h.args...)
+	cmd := exec.Command(h.exe, h.args...)
 	// A session of its own: ending the plugin ends what it started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// Its gRPC socket in the private runtime directory, not in /tmp.
@@ -341,7 +382,7 @@ func (h *handle) launch(ctx context.Context) error {
 	if rc := client.ReattachConfig(); rc != nil {
 		pid = rc.Pid
 	}
-	_ = os.WriteFile(h.pidFile(), []byte(strconv.Itoa(pid)+"\n"+h.path+"\n"), 0o600)
+	_ = os.WriteFile(h.pidFile(), []byte(strconv.Itoa(pid)+"\n"+h.exe+"\n"), 0o600)
 	cctx, cancel := context.WithTimeout(ctx, m.cfg.HandshakeTimeout)
 	defer cancel()
 	base := &baseClient{name: filepath.Base(h.path), c: basev1.NewPluginClient(gc.Conn)}
@@ -620,4 +661,141 @@ func (n *NetworkHandle) Disconnect(ctx context.Context, req *networkv1.Disconnec
 		return err
 	}
 	return d.Disconnect(ctx, req)
+}
+
+// VolumeHandle is a volume driver whose process may come and go, as
+// NetworkHandle.
+type VolumeHandle struct{ h *handle }
+
+var _ VolumeDriver = (*VolumeHandle)(nil)
+
+func (v *VolumeHandle) driver(ctx context.Context) (*volumeClient, error) {
+	d, err := v.h.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.(*volumeClient), nil
+}
+
+// Name is the driver's name.
+func (v *VolumeHandle) Name() string { return v.h.name }
+
+func (v *VolumeHandle) Info(ctx context.Context) (*basev1.InfoResponse, error) {
+	d, err := v.driver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.Info(ctx)
+}
+
+func (v *VolumeHandle) Configure(ctx context.Context, req *basev1.ConfigureRequest) error {
+	return Unsupported("the loader configures plugins")
+}
+
+func (v *VolumeHandle) Capabilities(ctx context.Context) (*volumev1.CapabilitiesResponse, error) {
+	d, err := v.driver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.Capabilities(ctx)
+}
+
+func (v *VolumeHandle) Create(ctx context.Context, req *volumev1.CreateRequest) (*volumev1.Volume, error) {
+	d, err := v.driver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.Create(ctx, req)
+}
+
+func (v *VolumeHandle) Remove(ctx context.Context, req *volumev1.RemoveRequest) error {
+	d, err := v.driver(ctx)
+	if err != nil {
+		return err
+	}
+	return d.Remove(ctx, req)
+}
+
+func (v *VolumeHandle) Mount(ctx context.Context, req *volumev1.MountRequest) (string, error) {
+	d, err := v.driver(ctx)
+	if err != nil {
+		return "", err
+	}
+	return d.Mount(ctx, req)
+}
+
+func (v *VolumeHandle) Unmount(ctx context.Context, req *volumev1.UnmountRequest) error {
+	d, err := v.driver(ctx)
+	if err != nil {
+		return err
+	}
+	return d.Unmount(ctx, req)
+}
+
+func (v *VolumeHandle) Get(ctx context.Context, req *volumev1.GetRequest) (*volumev1.Volume, error) {
+	d, err := v.driver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.Get(ctx, req)
+}
+
+func (v *VolumeHandle) List(ctx context.Context) ([]*volumev1.Volume, error) {
+	d, err := v.driver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.List(ctx)
+}
+
+// Volumes returns the volume drivers that are known, running or not.
+func (m *Manager) Volumes() []*VolumeHandle {
+	m.loading.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*VolumeHandle
+	for _, h := range m.plugins {
+		if h.kind == KindVolume {
+			out = append(out, &VolumeHandle{h: h})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].h.name < out[j].h.name })
+	return out
+}
+
+// DockerProtocol is the built-in role that adapts a Docker volume plugin
+// (its HTTP protocol on a socket): `moss __plugin volumedriver
+// docker-protocol NAME ADDR`.
+const DockerProtocol = "docker-protocol"
+
+// dockerPlugin recognises a Docker plugin in a plugin directory, as
+// Docker discovers them: NAME.sock, a unix socket, or NAME.spec (an
+// address) or NAME.json (a spec with Addr), and returns its name and the
+// address the adapter connects to.
+func dockerPlugin(path string, fi os.FileInfo) (name, addr string, ok bool, err error) {
+	base := filepath.Base(path)
+	ext := filepath.Ext(base)
+	name = strings.TrimSuffix(base, ext)
+	switch {
+	case ext == ".sock" && fi.Mode()&os.ModeSocket != 0:
+		return name, "unix://" + path, name != "", nil
+	case (ext == ".spec" || ext == ".json") && fi.Mode().IsRegular():
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return "", "", false, err
+		}
+		addr = strings.TrimSpace(string(data))
+		if ext == ".json" {
+			var spec struct{ Addr string }
+			if err := json.Unmarshal(data, &spec); err != nil {
+				return "", "", false, fmt.Errorf("not a Docker plugin spec: %w", err)
+			}
+			addr = spec.Addr
+		}
+		if addr == "" {
+			return "", "", false, errors.New("the spec file names no address")
+		}
+		return name, addr, name != "", nil
+	}
+	return "", "", false, nil
 }

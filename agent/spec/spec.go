@@ -66,6 +66,9 @@ type Input struct {
 	// MaxGID is the highest group ID the user namespace maps: the kernel
 	// takes no ping_group_range beyond it.
 	MaxGID uint32
+	// Mounts are the container's volumes, bind mounts and tmpfs mounts,
+	// in order. One over /dev/shm or a generated /etc file replaces it.
+	Mounts []specs.Mount
 }
 
 // HostNetNS in Input.NetNS keeps the container in the host's network.
@@ -432,7 +435,15 @@ func mounts(in Input, host *container.HostConfig, withInit bool) []specs.Mount {
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + shmSize}},
 	}
+	taken := func(dest string) bool {
+		return slices.ContainsFunc(in.Mounts, func(u specs.Mount) bool { return u.Destination == dest })
+	}
+	m = slices.DeleteFunc(m, func(d specs.Mount) bool { return d.Destination == "/dev/shm" && taken(d.Destination) })
+	m = append(m, in.Mounts...)
 	for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+		if taken("/etc/" + f) {
+			continue
+		}
 		m = append(m, specs.Mount{
 			Destination: "/etc/" + f, Type: "bind", Source: filepath.Join(in.EtcDir, f),
 			Options: []string{"rbind", "rprivate", "nosuid", "nodev"},

@@ -49,6 +49,13 @@ func (d Dirs) RunRoot() string { return filepath.Join(d.Runtime, "storage") }
 // Networks holds the agent's network records.
 func (d Dirs) Networks() string { return filepath.Join(d.Data, "networks") }
 
+// Volumes is where the built-in local driver keeps volumes, one
+// directory each (NAME/_data), as Docker's /var/lib/docker/volumes.
+func (d Dirs) Volumes() string { return filepath.Join(d.Data, "volumes") }
+
+// VolumeRecords holds the agent's volume records.
+func (d Dirs) VolumeRecords() string { return filepath.Join(d.Data, "volume-records") }
+
 // PluginDir is the per-user directory of third-party plugin executables.
 func (d Dirs) PluginDir() string { return filepath.Join(d.Data, "plugins") }
 
