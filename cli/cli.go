@@ -117,6 +117,7 @@ func (a *app) rootCmd() *cobra.Command {
 	a.addImageCommands(root)
 	a.addSystemCommands(root)
 	a.addNetworkCommands(root)
+	a.addVolumeCommands(root)
 	a.addPluginCommands(root)
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {

@@ -32,6 +32,9 @@ type runOptions struct {
 	ip, ip6                                                            ipOpt
 	mac                                                                string
 	publish, expose, aliases, addHost                                  listOpt
+	volumes, tmpfs, volumesFrom                                        listOpt
+	volumeDriver                                                       string
+	mounts                                                             mountOpt
 
 	// Set from the flag set: an empty --entrypoint resets the image's, and
 	// --stop-timeout is only sent when given.
@@ -85,6 +88,11 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet, run bool) {
 	fs.StringArrayVar(&o.dnsOption, "dns-option", nil, "Set DNS options")
 	o.addHost.validate = validateExtraHost
 	fs.Var(&o.addHost, "add-host", "Add a custom host-to-IP mapping (host:ip, or host:host-gateway for the host)")
+	fs.VarP(&o.volumes, "volume", "v", "Bind mount a volume")
+	fs.Var(&o.mounts, "mount", "Attach a filesystem mount to the container")
+	fs.Var(&o.tmpfs, "tmpfs", "Mount a tmpfs directory")
+	fs.Var(&o.volumesFrom, "volumes-from", "Mount volumes from the specified container(s)")
+	fs.StringVar(&o.volumeDriver, "volume-driver", "", "Optional volume driver for the container")
 	fs.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file)")
 	fs.StringArrayVar(&o.logOpt, "log-opt", nil, "Log driver options (max-size, max-file)")
 	// -h is the host name, as in docker: help is --help only.
@@ -164,7 +172,11 @@ func (o *runOptions) request(image string, cmd []string) (*container.CreateReque
 		AutoRemove: o.rm, Privileged: o.privileged, ReadonlyRootfs: o.readOnly,
 		CapAdd: o.capAdd, CapDrop: o.capDrop, SecurityOpt: o.securityOpt,
 		DNSSearch: o.dnsSearch, DNSOptions: o.dnsOption, ExtraHosts: o.addHost.vals,
-		PublishAllPorts: o.publishAll,
+		PublishAllPorts: o.publishAll, Mounts: o.mounts.values, Tmpfs: parseTmpfs(o.tmpfs.vals),
+		VolumesFrom: o.volumesFrom.vals, VolumeDriver: o.volumeDriver,
+	}
+	if host.Binds, cfg.Volumes, err = parseVolumes(o.volumes.vals); err != nil {
+		return nil, err
 	}
 	if cfg.ExposedPorts, host.PortBindings, err = parsePorts(o.publish.vals, o.expose.vals); err != nil {
 		return nil, err
@@ -290,6 +302,9 @@ func (a *app) create(o *runOptions, args []string) (string, error) {
 	req, err := o.request(args[0], args[1:])
 	if err != nil {
 		return "", &statusError{code: exitDaemon, msg: "moss: " + err.Error()}
+	}
+	for _, w := range o.mounts.warnings {
+		fmt.Fprintf(a.errw, "WARNING: %s\n", w)
 	}
 	if o.tty {
 		if size := a.consoleSize(); size != nil {

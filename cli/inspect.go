@@ -187,3 +187,30 @@ func (a *app) printObjects(format string, objs []json.RawMessage) error {
 	}
 	return renderEach(a.out, format, vals)
 }
+
+// inspectEach is the inspect verb of one kind of object (network,
+// volume): a GET of path(name) for each argument, the answers printed
+// like docker inspect, each failure on stderr and exit 1 when any failed.
+func (a *app) inspectEach(format string, args []string, path func(string) string, q url.Values) error {
+	cl, err := a.client()
+	if err != nil {
+		return err
+	}
+	var objs []json.RawMessage
+	err = a.eachArg(args, func(name string) error {
+		var raw json.RawMessage
+		if err := cl.call(http.MethodGet, path(name), q, nil, &raw); err != nil {
+			return err
+		}
+		objs = append(objs, raw)
+		return nil
+	})
+	var se *statusError
+	if err != nil && (!errors.As(err, &se) || se.msg != "") {
+		return err // the agent is unreachable
+	}
+	if perr := a.printObjects(format, objs); perr != nil {
+		return perr
+	}
+	return err
+}

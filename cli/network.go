@@ -333,31 +333,11 @@ func (a *app) networkInspectCmd() *cobra.Command {
 		Short: "Display detailed information on one or more networks",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := a.client()
-			if err != nil {
-				return err
-			}
 			q := url.Values{}
 			if verbose {
 				q.Set("verbose", "true")
 			}
-			var objs []json.RawMessage
-			err = a.eachArg(args, func(name string) error {
-				var raw json.RawMessage
-				if err := cl.call(http.MethodGet, "/networks/"+url.PathEscape(name), q, nil, &raw); err != nil {
-					return err
-				}
-				objs = append(objs, raw)
-				return nil
-			})
-			var se *statusError
-			if err != nil && (!errors.As(err, &se) || se.msg != "") {
-				return err // the agent is unreachable
-			}
-			if perr := a.printObjects(format, objs); perr != nil {
-				return perr
-			}
-			return err
+			return a.inspectEach(format, args, func(name string) string { return "/networks/" + url.PathEscape(name) }, q)
 		},
 	}
 	c.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template: 'json' or a Go template")
