@@ -21,10 +21,12 @@ import (
 	"github.com/moss-containers/moss/agent/rootless"
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/cli"
+	"github.com/moss-containers/moss/contrib/dockervolume"
 	_ "github.com/moss-containers/moss/internal/mossinit"
 	_ "github.com/moss-containers/moss/internal/nsjoin"
 	"github.com/moss-containers/moss/netdrivers"
 	"github.com/moss-containers/moss/plugins"
+	"github.com/moss-containers/moss/storage/localvol"
 )
 
 func main() {
@@ -50,10 +52,18 @@ func main() {
 		case rootless.Role:
 			os.Exit(rootless.Main())
 		case plugins.BuiltinRole:
-			// moss __plugin networkdriver NAME: a built-in driver, served
-			// as a plugin process (netdrivers).
+			// moss __plugin networkdriver NAME or volumedriver NAME: a
+			// built-in driver, served as a plugin process (netdrivers,
+			// storage/localvol); volumedriver docker-protocol NAME ADDR
+			// adapts a Docker volume plugin (contrib/dockervolume).
 			if len(os.Args) > 2 && os.Args[2] == plugins.KindNetwork+"driver" {
 				os.Exit(netdrivers.Main(os.Args[3:]))
+			}
+			if len(os.Args) > 3 && os.Args[2] == plugins.KindVolume+"driver" {
+				if os.Args[3] == plugins.DockerProtocol {
+					os.Exit(dockervolume.Main(os.Args[4:]))
+				}
+				os.Exit(localvol.Main(os.Args[3:]))
 			}
 			os.Exit(2)
 		}

@@ -435,14 +435,9 @@ func (a *Agent) deleteContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var anon []string
-	if boolParam(r, "v") {
-		anon = a.anonymousVolumes(c)
-	}
-	if err := a.remove(c, boolParam(r, "force"), false); err != nil {
+	if err := a.remove(c, removal{force: boolParam(r, "force"), volumes: boolParam(r, "v")}); err != nil {
 		return err
 	}
-	a.removeAnonymous(anon)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -461,7 +456,7 @@ func (a *Agent) postPrune(w http.ResponseWriter, r *http.Request) error {
 		if !ok || !matchLabels(f["label"], labels) {
 			continue
 		}
-		if err := a.remove(c, false, false); err == nil {
+		if err := a.remove(c, removal{}); err == nil {
 			deleted = append(deleted, c.ID)
 		}
 	}

@@ -204,8 +204,35 @@ func parseChanges(changes []string) (storage.ImportConfig, error) {
 			}
 			k, v, _ := strings.Cut(rest, "=")
 			ic.Labels[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
-		case "EXPOSE", "VOLUME", "STOPSIGNAL", "ONBUILD":
-			// Accepted as docker does; applied with the images issue.
+		case "VOLUME":
+			// VOLUME ["/a", "/b"] or VOLUME /a /b
+			var vs []string
+			if !strings.HasPrefix(rest, "[") || json.Unmarshal([]byte(rest), &vs) != nil {
+				vs = strings.Fields(rest)
+			}
+			for _, v := range vs {
+				if !strings.HasPrefix(v, "/") {
+					return ic, kindErr(errInvalid, "VOLUME %s: the path must be absolute", v)
+				}
+				if ic.Volumes == nil {
+					ic.Volumes = map[string]struct{}{}
+				}
+				ic.Volumes[v] = struct{}{}
+			}
+		case "EXPOSE":
+			for _, p := range strings.Fields(rest) {
+				if !strings.Contains(p, "/") {
+					p += "/tcp"
+				}
+				if ic.ExposedPorts == nil {
+					ic.ExposedPorts = map[string]struct{}{}
+				}
+				ic.ExposedPorts[p] = struct{}{}
+			}
+		case "STOPSIGNAL":
+			ic.StopSignal = rest
+		case "ONBUILD":
+			// Accepted as docker does; it matters only to builds.
 		default:
 			return ic, kindErr(errInvalid, "%s is not a valid change command", instr)
 		}

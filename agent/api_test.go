@@ -55,7 +55,7 @@ func TestParseTime(t *testing.T) {
 }
 
 func TestParseChanges(t *testing.T) {
-	ic, err := parseChanges([]string{`CMD ["/bin/sh","-c","echo hi"]`, "ENV A=1", "ENV B 2", "WORKDIR /w", "USER nobody", `LABEL k="v"`, "ENTRYPOINT top -b", "EXPOSE 80"})
+	ic, err := parseChanges([]string{`CMD ["/bin/sh","-c","echo hi"]`, "ENV A=1", "ENV B 2", "WORKDIR /w", "USER nobody", `LABEL k="v"`, "ENTRYPOINT top -b", "EXPOSE 80 53/udp", `VOLUME ["/a", "/b"]`, "VOLUME /c", "STOPSIGNAL SIGINT"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +64,15 @@ func TestParseChanges(t *testing.T) {
 	}
 	if !reflect.DeepEqual(ic.Env, []string{"A=1", "B=2"}) || ic.WorkingDir != "/w" || ic.User != "nobody" || ic.Labels["k"] != "v" {
 		t.Fatalf("%+v", ic)
+	}
+	if len(ic.Volumes) != 3 || len(ic.ExposedPorts) != 2 || ic.StopSignal != "SIGINT" {
+		t.Fatalf("volumes %v ports %v stop signal %q", ic.Volumes, ic.ExposedPorts, ic.StopSignal)
+	}
+	if _, ok := ic.ExposedPorts["80/tcp"]; !ok {
+		t.Fatalf("ports %v", ic.ExposedPorts)
+	}
+	if _, err := parseChanges([]string{"VOLUME relative"}); err == nil {
+		t.Fatal("a relative VOLUME accepted")
 	}
 	if _, err := parseChanges([]string{"FROM x"}); err == nil {
 		t.Fatal("FROM accepted as a change")

@@ -55,6 +55,9 @@ type mountPoint struct {
 	Subpath string `json:"subpath,omitempty"`
 	// Tmpfs are a tmpfs's mount options.
 	Tmpfs []string `json:"tmpfs,omitempty"`
+
+	// explicitDriver: --mount named the volume's driver (resolution only).
+	explicitDriver bool
 }
 
 // Types of mount points.
@@ -68,6 +71,9 @@ const (
 type volumeRequest struct {
 	name, driver string
 	opts, labels map[string]string
+	// anyDriver takes an existing volume of the name whatever its
+	// driver: none was asked for (-v NAME:/path, as docker).
+	anyDriver bool
 }
 
 // resolveMounts works out a new container's mounts in Docker's order:
@@ -95,6 +101,7 @@ func (a *Agent) resolveMounts(cfg *container.Config, host *container.HostConfig,
 	if driver == "" {
 		driver = "local"
 	}
+	explicitDriver := host.VolumeDriver != ""
 	for _, ref := range host.VolumesFrom {
 		name, mode, _ := strings.Cut(ref, ":")
 		if mode != "" && mode != "ro" && mode != "rw" {
@@ -173,7 +180,7 @@ func (a *Agent) resolveMounts(cfg *container.Config, host *container.HostConfig,
 			m.Name = newID()
 			reqs = append(reqs, volumeRequest{name: m.Name, driver: m.Driver, labels: map[string]string{anonymousLabel: ""}})
 		} else if m.Type == mountVolume && !hasRequest(reqs, m.Name) {
-			reqs = append(reqs, volumeRequest{name: m.Name, driver: m.Driver})
+			reqs = append(reqs, volumeRequest{name: m.Name, driver: m.Driver, anyDriver: !explicitDriver && !m.explicitDriver})
 		}
 		out = append(out, m)
 	}
@@ -343,7 +350,7 @@ func parseMount(s mount.Mount, driver string) (mountPoint, *volumeRequest, error
 				m.Subpath = filepath.Clean(o.Subpath)
 			}
 			if o.DriverConfig != nil && o.DriverConfig.Name != "" {
-				m.Driver = o.DriverConfig.Name
+				m.Driver, m.explicitDriver = o.DriverConfig.Name, true
 			}
 			if (o.DriverConfig != nil && len(o.DriverConfig.Options) > 0) || len(o.Labels) > 0 {
 				req = &volumeRequest{driver: m.Driver, labels: o.Labels}
@@ -444,11 +451,11 @@ func tmpfsMount(dest, opts string) (mountPoint, error) {
 func (a *Agent) createMountVolumes(ctx context.Context, ms []mountPoint, reqs []volumeRequest) ([]string, error) {
 	var anon []string
 	for _, r := range reqs {
-		existed := false
-		if _, err := a.volume(r.name); err == nil {
-			existed = true
+		v, err := a.volume(r.name)
+		existed := err == nil
+		if !existed || !r.anyDriver {
+			v, err = a.createVolume(ctx, r.name, r.driver, r.opts, r.labels)
 		}
-		v, err := a.createVolume(ctx, r.name, r.driver, r.opts, r.labels)
 		if err != nil {
 			a.removeAnonymous(anon)
 			return nil, err

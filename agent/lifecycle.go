@@ -306,7 +306,7 @@ func (a *Agent) startOrRemove(c *Container) error {
 	err := a.start(c)
 	var se *startError
 	if errors.As(err, &se) && c.HostConfig.AutoRemove {
-		if rerr := a.remove(c, false, true); rerr != nil {
+		if rerr := a.remove(c, removal{later: true, volumes: true}); rerr != nil {
 			a.log.Warn("auto-remove after failed start", "id", c.ID, "error", rerr)
 		}
 	}
@@ -470,14 +470,11 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 		// Removal unmounts and deletes the layer; the metadata is only
 		// written when that fails. As docker, --rm takes the anonymous
 		// volumes along.
-		anon := a.anonymousVolumes(c)
-		if err := a.remove(c, false, true); err != nil {
+		if err := a.remove(c, removal{later: true, volumes: true}); err != nil {
 			a.log.Warn("auto-remove", "id", c.ID, "error", err)
 			c.mu.Lock()
 			a.settle(c)
 			c.mu.Unlock()
-		} else {
-			a.removeAnonymous(anon)
 		}
 	}
 }
@@ -553,12 +550,22 @@ func (a *Agent) waitFor(c *Container, done func(State) bool, timeout time.Durati
 	return done(c.State)
 }
 
-// remove deletes a container, its layer and its files. With later (the
-// auto-removal of --rm containers) the layer is deleted in the background
-// once the container is gone from the agent (reap.go): its unmount and
-// containers/storage's synced metadata writes took 10-15 ms of every
-// `run --rm`.
-func (a *Agent) remove(c *Container, force, later bool) error {
+// removal says how remove removes a container.
+type removal struct {
+	// force stops a running container first.
+	force bool
+	// later (the auto-removal of --rm containers) deletes the layer in
+	// the background once the container is gone from the agent
+	// (reap.go): its unmount and containers/storage's synced metadata
+	// writes took 10-15 ms of every `run --rm`.
+	later bool
+	// volumes removes its anonymous volumes too (rm -v, run --rm).
+	volumes bool
+}
+
+// remove deletes a container, its layer and its files.
+func (a *Agent) remove(c *Container, how removal) error {
+	force, later := how.force, how.later
 	c.mu.Lock()
 	status := c.State.Status
 	c.mu.Unlock()
@@ -596,12 +603,18 @@ func (a *Agent) remove(c *Container, force, later bool) error {
 		}
 	}
 	a.forgetExecs(c)
+	var anon []string
+	if how.volumes {
+		anon = a.anonymousVolumes(c)
+	}
 	a.mu.Lock()
 	delete(a.containers, c.ID)
 	if a.names[c.Name] == c.ID {
 		delete(a.names, c.Name)
 	}
 	a.mu.Unlock()
+	// Before waiters learn of the removal, as docker.
+	a.removeAnonymous(anon)
 	a.containerEvent(c, events.ActionDestroy, nil)
 	c.mu.Lock()
 	c.State.Status = "gone"

@@ -283,6 +283,46 @@ if command -v iperf3 >/dev/null; then
 	fi
 fi
 
+# Volumes: a start with two named volumes and a bind mount against the
+# same start without, alternating, Moss and Podman alike.
+bind=$tmp/bind
+mkdir -p "$bind"
+"$moss" volume create bv1 >/dev/null && "$moss" volume create bv2 >/dev/null
+vopts="-v bv1:/v1 -v bv2:/v2 -v $bind:/b"
+vcmds=("$moss run --rm --network none $img true" "$moss run --rm --network none $vopts $img true")
+if [ $have_podman = 1 ]; then
+	podman volume create bv1 >/dev/null && podman volume create bv2 >/dev/null
+	vcmds+=("podman run --rm --network none $pimg true" "podman run --rm --network none $vopts $pimg true")
+fi
+alternate vol "${vcmds[@]}"
+m0=$(median '.results[0].times' "$tmp"/vol-*.json)
+m1=$(median '.results[1].times' "$tmp"/vol-*.json)
+row "run --rm with 2 named volumes + 1 bind (median of $((rounds * per)))" "moss $m1 ms, without $m0 ms: $(awk -v a="$m1" -v b="$m0" 'BEGIN {printf "+%.1f ms", a-b}') (target <= 5 ms)"
+if [ $have_podman = 1 ]; then
+	p0=$(median '.results[2].times' "$tmp"/vol-*.json)
+	p1=$(median '.results[3].times' "$tmp"/vol-*.json)
+	row "" "podman $p1 ms, without $p0 ms: $(awk -v a="$p1" -v b="$p0" 'BEGIN {printf "+%.1f ms", a-b}')"
+fi
+# 1 GiB written sequentially (and synced) into a named volume, against the
+# same write straight into the directory holding the volumes; busybox's dd
+# on both sides, seconds as dd reports them, alternating 3 times.
+dd_secs() { sed -n 's/.*copied, \([0-9.]*\) s.*/\1/p'; }
+direct=$MOSS_DATA_DIR/volumes/direct
+mkdir -p "$direct"
+vs=() ds=()
+for i in 1 2 3; do
+	vs+=("$("$moss" run --rm --network none -v bv1:/v1 "$img" dd if=/dev/zero of=/v1/big bs=1M count=1024 conv=fsync 2>&1 | dd_secs)")
+	"$moss" run --rm --network none -v bv1:/v1 "$img" rm -f /v1/big
+	ds+=("$(busybox dd if=/dev/zero of="$direct/big" bs=1M count=1024 conv=fsync 2>&1 | dd_secs)")
+	rm -f "$direct/big"
+done
+vmed=$(printf '%s\n' "${vs[@]}" | sort -n | sed -n 2p)
+dmed=$(printf '%s\n' "${ds[@]}" | sort -n | sed -n 2p)
+row "1 GiB written into a named volume (median of 3)" "$(awk -v v="$vmed" -v d="$dmed" 'BEGIN {printf "%.0f MiB/s, direct %.0f MiB/s: %.0f %% (target >= 90 %%)", 1024/v, 1024/d, 100*d/v}')"
+rmdir "$direct"
+"$moss" volume rm bv1 bv2 >/dev/null
+[ $have_podman = 1 ] && podman volume rm bv1 bv2 >/dev/null
+
 start=$(date +%s%N)
 pids=()
 for i in $(seq "$parallel"); do

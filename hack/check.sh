@@ -62,8 +62,10 @@ if [ "$what" = all ]; then
 	done <"$work/unit/index"
 fi
 go test -c -o "$work/integration.test" ./integration
-# The third-party plugin of TestCNIPlugin.
+# The third-party plugins of TestCNIPlugin and TestVolumePlugins.
 CGO_ENABLED=0 go build -o "$work/moss-cni" ./contrib/cni
+CGO_ENABLED=0 go build -o "$work/moss-volume-example" ./contrib/volume-example
+CGO_ENABLED=0 go build -o "$work/moss-docker-volume-testplugin" ./contrib/dockervolume/testplugin
 chmod -R a+rX "$work"
 
 # as_user USER DIR CMD...: runs CMD in DIR as USER (root) or as is.
@@ -127,6 +129,7 @@ fi
 phase "integration (as $user)"
 ilog="$work/integration.log"
 if as_user "$user" "$work" env MOSS_BIN="$work/moss" MOSS_IT_ROOTFS="$work/busybox-rootfs.tar" MOSS_IT_CNI="$work/moss-cni" \
+	MOSS_IT_VOLUME_EXAMPLE="$work/moss-volume-example" MOSS_IT_DOCKER_VOLUME_PLUGIN="$work/moss-docker-volume-testplugin" \
 	"$work/integration.test" -test.v -test.timeout 12m 2>&1 | tee "$ilog"; then :; else status=1; fi
 summarize "$ilog"
 

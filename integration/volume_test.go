@@ -391,3 +391,103 @@ func TestDockerCLIVolumes(t *testing.T) {
 		t.Fatalf("after prune -a: %q", out)
 	}
 }
+
+// TestVolumePlugins: the SDK example plugin of contrib/volume-example,
+// loaded from the plugin directory, and a plugin speaking Docker's
+// volume-plugin protocol, found by its socket there, each create, mount
+// and remove a volume a container uses (acceptance 7). A Docker plugin
+// that crashes during Mount fails the start with a clear error, leaves no
+// container behind (--rm) and loses no volume (acceptance 9).
+// hack/check.sh builds both (MOSS_IT_VOLUME_EXAMPLE,
+// MOSS_IT_DOCKER_VOLUME_PLUGIN).
+func TestVolumePlugins(t *testing.T) {
+	example, dplugin := os.Getenv("MOSS_IT_VOLUME_EXAMPLE"), os.Getenv("MOSS_IT_DOCKER_VOLUME_PLUGIN")
+	if example == "" || dplugin == "" {
+		t.Skip("MOSS_IT_VOLUME_EXAMPLE and MOSS_IT_DOCKER_VOLUME_PLUGIN are not set (hack/check.sh builds them)")
+	}
+	dir := filepath.Join(dataDir, "plugins")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "moss-volume-example")
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var procs []*exec.Cmd
+	for _, p := range []struct {
+		name  string
+		extra []string
+	}{{"dvp", nil}, {"crashy", []string{"-crash-on-mount"}}} {
+		cmd := exec.Command(dplugin, append([]string{"-sock", filepath.Join(dir, p.name+".sock"), "-root", t.TempDir()}, p.extra...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+		sock := filepath.Join(dir, p.name+".sock")
+		waitFor(t, "the socket of "+p.name, 5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+	}
+	restart := func() {
+		old := agentPID()
+		_ = syscall.Kill(old, syscall.SIGTERM)
+		waitGone(old, 10*time.Second)
+		mustMoss(t, "version")
+	}
+	t.Cleanup(func() {
+		for _, n := range []string{"pv-example", "pv-dvp", "cv"} {
+			_ = exec.Command(mossBin, "volume", "rm", "-f", n).Run()
+		}
+		for _, c := range procs {
+			_ = c.Process.Kill()
+			_ = c.Wait()
+		}
+		os.Remove(exe)
+		os.Remove(filepath.Join(dir, "dvp.sock"))
+		os.Remove(filepath.Join(dir, "crashy.sock"))
+		restart()
+	})
+	restart()
+	waitFor(t, "the volume plugins", 20*time.Second, func() bool {
+		ps := plugins(t)
+		return ps["example"].Status == "running" && ps["dvp"].Status == "running" && ps["crashy"].Status == "running"
+	})
+	if out := mustMoss(t, "plugin", "ls"); !strings.Contains(out, filepath.Join(dir, "dvp.sock")) || !strings.Contains(out, exe) {
+		t.Errorf("plugin ls does not show where the plugins are:\n%s", out)
+	}
+	for _, d := range []string{"example", "dvp"} {
+		v := "pv-" + d
+		mustMoss(t, "volume", "create", "-d", d, v)
+		mustMoss(t, "run", "--rm", "-v", v+":/d", image, "sh", "-c", "echo "+d+" > /d/f")
+		if out := mustMoss(t, "run", "--rm", "-v", v+":/d", image, "cat", "/d/f"); out != d+"\n" {
+			t.Fatalf("%s: the volume holds %q", d, out)
+		}
+		if out := mustMoss(t, "volume", "ls", "--filter", "driver="+d, "-q"); out != v+"\n" {
+			t.Fatalf("%s: volume ls --filter driver: %q", d, out)
+		}
+		mustMoss(t, "volume", "rm", v)
+		if hasVolume(t, v) {
+			t.Fatalf("%s: volume rm left %s", d, v)
+		}
+	}
+	rmVolumes(t, "keepcv")
+	mustMoss(t, "volume", "create", "keepcv")
+	mustMoss(t, "run", "--rm", "-v", "keepcv:/d", image, "sh", "-c", "echo kept > /d/k")
+	mustMoss(t, "volume", "create", "-d", "crashy", "cv")
+	ctrs := mustMoss(t, "ps", "-aq")
+	r := moss(t, "run", "--rm", "-v", "cv:/d", "-v", "keepcv:/k", image, "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "error while mounting volume cv") || !strings.Contains(r.stderr, "crashy") {
+		t.Fatalf("run with a plugin crashing in Mount: %+v", r)
+	}
+	if got := mustMoss(t, "ps", "-aq"); got != ctrs {
+		t.Fatalf("run --rm left a container: %q → %q", ctrs, got)
+	}
+	if !hasVolume(t, "cv") {
+		t.Fatalf("the volume of the crashed plugin is gone: %v", volumes(t))
+	}
+	if out := mustMoss(t, "run", "--rm", "-v", "keepcv:/d", image, "cat", "/d/k"); out != "kept\n" {
+		t.Fatalf("the other volume after the failed start: %q", out)
+	}
+}

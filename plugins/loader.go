@@ -2,7 +2,6 @@ package plugins
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -160,12 +159,7 @@ func (m *Manager) Start(ctx context.Context) {
 			if err != nil || fi.IsDir() {
 				continue
 			}
-			name, addr, ok, err := dockerPlugin(p, fi)
-			if err != nil {
-				m.log.Warn("Docker plugin ignored", "path", p, "error", err)
-				continue
-			}
-			if ok {
+			if name, addr, ok := dockerPlugin(p, fi); ok {
 				if _, taken := m.plugins[name]; taken {
 					m.log.Warn("Docker volume plugin ignored: the name is taken", "path", p, "name", name)
 					continue
@@ -770,32 +764,19 @@ const DockerProtocol = "docker-protocol"
 
 // dockerPlugin recognises a Docker plugin in a plugin directory, as
 // Docker discovers them: NAME.sock, a unix socket, or NAME.spec (an
-// address) or NAME.json (a spec with Addr), and returns its name and the
-// address the adapter connects to.
-func dockerPlugin(path string, fi os.FileInfo) (name, addr string, ok bool, err error) {
+// address) or NAME.json (a spec with Addr and TLS settings), and returns
+// its name and the address the adapter is given: the socket's, or the
+// spec file, which the adapter reads at each start.
+func dockerPlugin(path string, fi os.FileInfo) (name, addr string, ok bool) {
 	base := filepath.Base(path)
 	ext := filepath.Ext(base)
 	name = strings.TrimSuffix(base, ext)
 	switch {
+	case name == "":
 	case ext == ".sock" && fi.Mode()&os.ModeSocket != 0:
-		return name, "unix://" + path, name != "", nil
+		return name, "unix://" + path, true
 	case (ext == ".spec" || ext == ".json") && fi.Mode().IsRegular():
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return "", "", false, err
-		}
-		addr = strings.TrimSpace(string(data))
-		if ext == ".json" {
-			var spec struct{ Addr string }
-			if err := json.Unmarshal(data, &spec); err != nil {
-				return "", "", false, fmt.Errorf("not a Docker plugin spec: %w", err)
-			}
-			addr = spec.Addr
-		}
-		if addr == "" {
-			return "", "", false, errors.New("the spec file names no address")
-		}
-		return name, addr, name != "", nil
+		return name, path, true
 	}
-	return "", "", false, nil
+	return "", "", false
 }

@@ -28,7 +28,11 @@ type ImportConfig struct {
 	Cmd, Entrypoint, Env []string
 	WorkingDir, User     string
 	Labels               map[string]string
-	Message              string
+	// Volumes and ExposedPorts are sets, as in the image configuration.
+	Volumes      map[string]struct{}
+	ExposedPorts map[string]struct{}
+	StopSignal   string
+	Message      string
 }
 
 // Import creates an image from a root file system tarball (plain, gzip,
@@ -100,6 +104,7 @@ func (s *Store) createImportedImage(layer *cstorage.Layer, named reference.Named
 		Platform: ociv1.Platform{OS: "linux", Architecture: runtime.GOARCH},
 		Config: ociv1.ImageConfig{
 			Cmd: c.Cmd, Entrypoint: c.Entrypoint, Env: c.Env, WorkingDir: c.WorkingDir, User: c.User, Labels: c.Labels,
+			Volumes: c.Volumes, ExposedPorts: c.ExposedPorts, StopSignal: c.StopSignal,
 		},
 		RootFS:  ociv1.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
 		History: []ociv1.History{{Created: &now, CreatedBy: "moss import", Comment: c.Message}},
