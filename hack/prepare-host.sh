@@ -16,11 +16,12 @@ export DEBIAN_FRONTEND=noninteractive
 # network fallbacks). docker-registry: registry tests of later issues.
 # hyperfine, jq, iperf3: make bench. util-linux: runuser, nsenter, unshare.
 # protobuf-compiler: the proto drift check. containernetworking-plugins: the
-# CNI adapter (contrib/cni).
+# CNI adapter (contrib/cni). rclone, fuse3: a real Docker volume plugin
+# (rclone serve docker) for the Docker-protocol adapter.
 pkgs=(uidmap busybox-static gcc libc6-dev make git pkg-config libseccomp-dev
 	podman runc fuse-overlayfs slirp4netns iproute2 tmux docker-registry
 	hyperfine jq curl file procps util-linux ca-certificates protobuf-compiler
-	iperf3 containernetworking-plugins)
+	iperf3 containernetworking-plugins rclone fuse3)
 # (No `cmd | grep -q` with pipefail: grep's early exit fails the pipeline.)
 installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
 available() { [[ $(apt-cache policy "$1" 2>/dev/null) =~ Candidate:\ [0-9] ]]; }
@@ -59,6 +60,13 @@ if [ ! -e /dev/net/tun ]; then
 fi
 chmod 0666 /dev/net/tun
 
+# FUSE for unprivileged users (rclone's mounts), and the root mount shared
+# so that mounts made on the host after the namespace holder started reach
+# it (rootlesskit's rslave), both as on systemd distributions.
+[ -e /dev/fuse ] || mknod -m 0666 /dev/fuse c 10 229
+chmod 0666 /dev/fuse
+mount --make-rshared /
+
 # Podman, the bench peer, rootless with runc and native overlay (crun refuses
 # the hybrid cgroup layout here).
 for u in mosstest; do
@@ -69,4 +77,4 @@ for u in mosstest; do
 	printf '[storage]\ndriver = "overlay"\n' >"$home/.config/containers/storage.conf"
 	chown "$u:$u" "$home/.config/containers/containers.conf" "$home/.config/containers/storage.conf"
 done
-echo "prepare-host: ready (users mosstest, mossnosub; /dev/net/tun 0666)"
+echo "prepare-host: ready (users mosstest, mossnosub; /dev/net/tun and /dev/fuse 0666; / shared)"

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,6 +127,29 @@ func TestBindMounts(t *testing.T) {
 	mustMoss(t, "run", "--rm", "-v", missing+":/m", image, "touch", "/m/y")
 	if _, err := os.Stat(filepath.Join(missing, "y")); err != nil {
 		t.Fatalf("-v with a missing host directory: %v", err)
+	}
+	// Read-only all the way down: a mount below the source (made in the
+	// holder's mount namespace, where the agent sees the host) is
+	// read-only too.
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inHolder := func(args ...string) {
+		t.Helper()
+		full := append([]string{"--user", "--mount", "--preserve-credentials", "-t", strconv.Itoa(holderChild())}, args...)
+		if out, err := exec.Command("nsenter", full...).CombinedOutput(); err != nil {
+			t.Fatalf("nsenter %v: %v: %s", args, err, out)
+		}
+	}
+	inHolder("mount", "-t", "tmpfs", "tmpfs", sub)
+	t.Cleanup(func() { inHolder("umount", sub) })
+	if out := mustMoss(t, "run", "--rm", "-v", dir+":/mnt", image, "sh", "-c", "touch /mnt/sub/w && echo writable"); out != "writable\n" {
+		t.Fatalf("the submount of a rw bind: %q", out)
+	}
+	r = moss(t, "run", "--rm", "-v", dir+":/mnt:ro", image, "touch", "/mnt/sub/x")
+	if r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Fatalf("write below a :ro bind, into a submount: %+v", r)
 	}
 	// --mount's read-only is the same, and its bind source must exist.
 	r = moss(t, "run", "--rm", "--mount", "type=bind,src="+dir+",dst=/mnt,readonly", image, "touch", "/mnt/g")
@@ -489,5 +513,65 @@ func TestVolumePlugins(t *testing.T) {
 	}
 	if out := mustMoss(t, "run", "--rm", "-v", "keepcv:/d", image, "cat", "/d/k"); out != "kept\n" {
 		t.Fatalf("the other volume after the failed start: %q", out)
+	}
+}
+
+// TestRcloneDockerPlugin: a real Docker volume plugin, `rclone serve
+// docker`, found by its socket in the plugin directory, gives a container
+// a FUSE-mounted volume of rclone's local backend. It needs rclone,
+// /dev/fuse usable by the user and a shared root mount (hack/prepare-host.sh).
+func TestRcloneDockerPlugin(t *testing.T) {
+	rclone, err := exec.LookPath("rclone")
+	if err != nil {
+		t.Skip("rclone is not installed")
+	}
+	if f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0); err != nil {
+		t.Skipf("FUSE is not usable: %v", err)
+	} else {
+		f.Close()
+	}
+	dir := filepath.Join(dataDir, "plugins")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	work, remote := t.TempDir(), t.TempDir()
+	sock := filepath.Join(dir, "rclone.sock")
+	cmd := exec.Command(rclone, "serve", "docker", "--socket-addr", sock, "--base-dir", filepath.Join(work, "mnt"),
+		"--config", filepath.Join(work, "rclone.conf"), "--cache-dir", filepath.Join(work, "cache"))
+	logf, err := os.Create(filepath.Join(work, "rclone.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	restart := func() {
+		old := agentPID()
+		_ = syscall.Kill(old, syscall.SIGTERM)
+		waitGone(old, 10*time.Second)
+		mustMoss(t, "version")
+	}
+	t.Cleanup(func() {
+		_ = exec.Command(mossBin, "volume", "rm", "-f", "rcv").Run()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		logf.Close()
+		os.Remove(sock)
+		restart()
+	})
+	waitFor(t, "rclone's socket", 10*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+	restart()
+	waitFor(t, "the rclone plugin", 20*time.Second, func() bool { return plugins(t)["rclone"].Status == "running" })
+	mustMoss(t, "volume", "create", "-d", "rclone", "-o", "type=local", "-o", "path="+remote, "rcv")
+	if out := mustMoss(t, "run", "--rm", "-v", "rcv:/d", image, "sh", "-c", "grep ' /d ' /proc/mounts; echo via-rclone > /d/f"); !strings.Contains(out, "fuse") {
+		t.Errorf("the volume is not rclone's FUSE mount: %q", out)
+	}
+	if got := readFile(filepath.Join(remote, "f")); got != "via-rclone\n" {
+		t.Fatalf("rclone's remote holds %q\nrclone log:\n%s", got, readFile(filepath.Join(work, "rclone.log")))
+	}
+	mustMoss(t, "volume", "rm", "rcv")
+	if hasVolume(t, "rcv") {
+		t.Fatal("volume rm left rcv")
 	}
 }
