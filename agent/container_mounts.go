@@ -500,31 +500,79 @@ func (a *Agent) anonymousVolumes(c *Container) []string {
 	return out
 }
 
-// mountVolumes has the drivers mount c's volumes, fills empty ones with
-// the image's content and returns the spec's mounts. On failure what was
-// mounted is released. Callers hold c.mu.
-func (a *Agent) mountVolumes(c *Container, rootfs string) ([]specs.Mount, error) {
-	out := make([]specs.Mount, 0, len(c.Mounts))
+// volumeMounts are the drivers' mounts of one start's volumes, asked for
+// all at once while the container's root is being mounted: a Mount is a
+// round trip to a plugin process (about 1 ms), the root's overlay mount
+// 3 ms.
+type volumeMounts struct {
+	wg    sync.WaitGroup
+	paths []string // by index of the container's mounts
+	errs  []error
+}
+
+// startVolumeMounts asks the drivers to mount c's volumes, concurrently,
+// in the background. Callers hold c.mu.
+func (a *Agent) startVolumeMounts(c *Container) *volumeMounts {
+	vm := &volumeMounts{paths: make([]string, len(c.Mounts)), errs: make([]error, len(c.Mounts))}
+	for i, m := range c.Mounts {
+		if m.Type != mountVolume {
+			continue
+		}
+		vm.wg.Add(1)
+		go func() {
+			defer vm.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			d, err := a.volumeDriver(m.Driver)
+			if err == nil {
+				vm.paths[i], err = d.Mount(ctx, &volumev1.MountRequest{Name: m.Name, MountId: c.ID})
+			}
+			if err != nil {
+				vm.errs[i] = volumeErr("error while mounting volume", m.Name, err)
+			}
+		}()
+	}
+	return vm
+}
+
+// release waits for the mounts and undoes those that were made.
+func (vm *volumeMounts) release(a *Agent, c *Container) {
+	vm.wg.Wait()
 	var mounted []mountPoint
+	for i, m := range c.Mounts {
+		if m.Type == mountVolume && vm.errs[i] == nil {
+			mounted = append(mounted, m)
+		}
+	}
+	a.unmountVolumes(c.ID, mounted)
+}
+
+// mountVolumes waits for the volumes' mounts, fills empty volumes with the
+// image's content at their destination and returns the spec's mounts. On
+// failure what was mounted is released. Callers hold c.mu.
+func (a *Agent) mountVolumes(c *Container, rootfs string, vm *volumeMounts) ([]specs.Mount, error) {
+	if len(c.Mounts) == 0 {
+		return nil, nil
+	}
+	t0 := time.Now()
+	vm.wg.Wait()
+	a.log.Debug("volumes mounted", "id", c.ID, "waited", time.Since(t0))
 	fail := func(err error) ([]specs.Mount, error) {
-		a.unmountVolumes(c.ID, mounted)
+		vm.release(a, c)
 		return nil, err
 	}
+	for _, err := range vm.errs {
+		if err != nil {
+			return fail(err)
+		}
+	}
+	out := make([]specs.Mount, 0, len(c.Mounts))
 	for i := range c.Mounts {
 		m := &c.Mounts[i]
 		src := m.Source
 		switch m.Type {
 		case mountVolume:
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			d, err := a.volumeDriver(m.Driver)
-			if err == nil {
-				src, err = d.Mount(ctx, &volumev1.MountRequest{Name: m.Name, MountId: c.ID})
-			}
-			cancel()
-			if err != nil {
-				return fail(volumeErr("error while mounting volume", m.Name, err))
-			}
-			mounted = append(mounted, *m)
+			src = vm.paths[i]
 			m.Source = src
 			if m.Subpath != "" {
 				sub, err := securejoin.SecureJoin(src, m.Subpath)
@@ -580,26 +628,32 @@ func (a *Agent) mountVolumes(c *Container, rootfs string) ([]specs.Mount, error)
 	return out, nil
 }
 
-// unmountVolumes releases the container's mounts of volumes.
+// unmountVolumes releases the container's mounts of volumes, concurrently.
 func (a *Agent) unmountVolumes(id string, ms []mountPoint) {
+	var wg sync.WaitGroup
 	for _, m := range ms {
 		if m.Type != mountVolume {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		d, err := a.volumeDriver(m.Driver)
-		if err == nil {
-			err = d.Unmount(ctx, &volumev1.UnmountRequest{Name: m.Name, MountId: id})
-		}
-		cancel()
-		if err != nil {
-			a.log.Warn("unmount volume", "name", m.Name, "container", id, "error", err)
-			continue
-		}
-		if v, err := a.volume(m.Name); err == nil {
-			a.volumeEvent(v, events.ActionUnmount, map[string]string{"container": id})
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			d, err := a.volumeDriver(m.Driver)
+			if err == nil {
+				err = d.Unmount(ctx, &volumev1.UnmountRequest{Name: m.Name, MountId: id})
+			}
+			if err != nil {
+				a.log.Warn("unmount volume", "name", m.Name, "container", id, "error", err)
+				return
+			}
+			if v, err := a.volume(m.Name); err == nil {
+				a.volumeEvent(v, events.ActionUnmount, map[string]string{"container": id})
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 // fillVolume copies the image's content at dest into an empty volume at

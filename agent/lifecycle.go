@@ -238,12 +238,14 @@ func (a *Agent) start(c *Container) error {
 		return kindErr(errConflict, "container %s is marked for removal and cannot be started", c.ID)
 	}
 	t0 := time.Now()
+	vm := a.startVolumeMounts(c)
 	rootfs, err := a.store.Mount(c.ID)
 	if err != nil {
+		vm.release(a, c)
 		return fmt.Errorf("mount container root: %w", err)
 	}
 	a.log.Debug("mounted", "id", c.ID, "took", time.Since(t0))
-	vmounts, err := a.mountVolumes(c, rootfs)
+	vmounts, err := a.mountVolumes(c, rootfs, vm)
 	var pid int
 	if err == nil {
 		var ns *netSetup
@@ -455,8 +457,14 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 	}
 	c.State.Pid = 0
 	c.Rootfs = ""
+	// The volumes' drivers and the network's, at the same time.
+	unmounted := make(chan struct{})
+	go func() {
+		defer close(unmounted)
+		a.unmountVolumes(c.ID, c.Mounts)
+	}()
 	a.teardownNetwork(c)
-	a.unmountVolumes(c.ID, c.Mounts)
+	<-unmounted
 	_ = os.Remove(a.socket(c.ID))
 	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
 	if !auto {

@@ -417,7 +417,8 @@ func TestDockerCLIVolumes(t *testing.T) {
 }
 
 // TestVolumePlugins: the SDK example plugin of contrib/volume-example,
-// loaded from the plugin directory, and a plugin speaking Docker's
+// loaded from a plugin directory named in the configuration file, and a
+// plugin speaking Docker's
 // volume-plugin protocol, found by its socket there, each create, mount
 // and remove a volume a container uses (acceptance 7). A Docker plugin
 // that crashes during Mount fails the start with a clear error, leaves no
@@ -437,8 +438,17 @@ func TestVolumePlugins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe := filepath.Join(dir, "moss-volume-example")
+	extDir := t.TempDir()
+	exe := filepath.Join(extDir, "moss-volume-example")
 	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgDir := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "moss")
+	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(cfgDir, "moss.toml")
+	if err := os.WriteFile(cfgFile, []byte("[plugins]\ndirs = [\""+extDir+"\"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var procs []*exec.Cmd
@@ -468,7 +478,7 @@ func TestVolumePlugins(t *testing.T) {
 			_ = c.Process.Kill()
 			_ = c.Wait()
 		}
-		os.Remove(exe)
+		os.Remove(cfgFile)
 		os.Remove(filepath.Join(dir, "dvp.sock"))
 		os.Remove(filepath.Join(dir, "crashy.sock"))
 		restart()

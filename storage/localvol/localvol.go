@@ -21,8 +21,8 @@
 // agent passes ~/.local/share/moss/volumes), else the plugin's StateDir.
 // Volume NAME is ROOT/NAME: its data is ROOT/NAME/_data, its options,
 // labels and creation time are ROOT/NAME/opts.json (written atomically and
-// synced), the mount ids that hold it ROOT/NAME/mounts.json (written
-// atomically). Create builds a volume in ROOT/.create-NAME-* and renames
+// synced), the mount ids that hold it empty files in ROOT/NAME/mounts/.
+// Create builds a volume in ROOT/.create-NAME-* and renames
 // it into place; Remove renames it to ROOT/.remove-NAME-* and deletes
 // that: a crash leaves either the whole volume or none, and Configure
 // clears what a crash left behind. Names are Docker's:
@@ -338,6 +338,9 @@ func (d *Driver) Mount(_ context.Context, req *volumev1.MountRequest) (string, e
 	if id == "" {
 		return "", plugins.Invalid("mount volume %s: no mount id", req.GetName())
 	}
+	if !checkMountID(id) {
+		return "", plugins.Invalid("mount volume %s: mount id %q cannot be a file name", req.GetName(), id)
+	}
 	v, err := d.lookup(req.GetName())
 	if err != nil {
 		return "", err
@@ -356,14 +359,13 @@ func (d *Driver) Mount(_ context.Context, req *volumev1.MountRequest) (string, e
 			return "", err
 		}
 	}
-	v.mounts[id] = true
-	if err := saveMounts(v); err != nil {
-		delete(v.mounts, id)
+	if err := addMountID(v, id); err != nil {
 		if mountedNow {
 			_ = unmount(v.data())
 		}
 		return "", fmt.Errorf("mount volume %s: %w", v.name, err)
 	}
+	v.mounts[id] = true
 	return v.data(), nil
 }
 
@@ -380,11 +382,10 @@ func (d *Driver) Unmount(_ context.Context, req *volumev1.UnmountRequest) error 
 	if v.removed || !v.mounts[id] {
 		return nil
 	}
-	delete(v.mounts, id)
-	if err := saveMounts(v); err != nil {
-		v.mounts[id] = true
+	if err := dropMountID(v, id); err != nil {
 		return fmt.Errorf("unmount volume %s: %w", v.name, err)
 	}
+	delete(v.mounts, id)
 	if len(v.mounts) == 0 && v.spec != nil {
 		if err := unmount(v.data()); err != nil {
 			return fmt.Errorf("unmount volume %s: %w", v.name, err)
@@ -545,7 +546,7 @@ func (d *Driver) reconcile(v *volume) {
 	case len(v.mounts) > 0 && !mounted:
 		d.log.Warn("volume's mount was lost (its mount namespace ended): forgetting its mount ids", "volume", v.name, "mount_ids", len(v.mounts))
 		v.mounts = map[string]bool{}
-		if err := saveMounts(v); err != nil {
+		if err := dropMountIDs(v); err != nil {
 			d.log.Error("save a volume's mount ids", "volume", v.name, "error", err)
 		}
 	case len(v.mounts) == 0 && mounted:

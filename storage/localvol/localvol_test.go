@@ -301,7 +301,10 @@ func TestRestartLeftovers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "broken", "opts.json"), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, "lostmounts", "mounts.json"), nil, 0o600); err != nil {
+	if err := os.RemoveAll(filepath.Join(root, "lostmounts", "mounts")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "lostmounts", "mounts"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
@@ -320,7 +323,7 @@ func TestRestartLeftovers(t *testing.T) {
 	if strings.Join(names, " ") != "good lostmounts" {
 		t.Errorf("List after a restart: %v, want good and lostmounts", names)
 	}
-	// An unreadable mounts.json counts no mount id.
+	// Unreadable mount ids count none.
 	e.remove("lostmounts")
 	// A broken volume's name is not taken over.
 	if _, err := e.d.Create(ctx(t), &volumev1.CreateRequest{Name: "broken"}); err == nil || !strings.Contains(err.Error(), "not a volume") {

@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"strings"
 
 	"github.com/moss-containers/moss/internal/atomicfile"
 )
 
 // Files of a volume's directory.
 const (
-	dataDir    = "_data"
-	metaFile   = "opts.json"
-	mountsFile = "mounts.json"
+	dataDir  = "_data"
+	metaFile = "opts.json"
+	// mountsDir holds an empty file per mount id that holds the volume:
+	// adding or dropping one is a create or an unlink, not a rewrite
+	// (rewriting a mounts file took 0.5 ms of each Mount and Unmount).
+	mountsDir = "mounts"
 )
 
 // stateVersion is the version of the driver's files.
@@ -29,12 +32,6 @@ type meta struct {
 	Labels    map[string]string `json:"labels,omitempty"`
 }
 
-// mounts is a volume's mounts.json: the mount ids that hold it.
-type mounts struct {
-	Version  int      `json:"version"`
-	MountIDs []string `json:"mount_ids"`
-}
-
 func saveMeta(dir string, m *meta) error {
 	m.Version = stateVersion
 	data, err := json.Marshal(m)
@@ -44,25 +41,45 @@ func saveMeta(dir string, m *meta) error {
 	return atomicfile.Write(filepath.Join(dir, metaFile), data)
 }
 
-// saveMounts writes the volume's mount ids. Unsynced: they matter only as
-// long as the machine is up — the mounts and containers they count do not
-// survive it going down.
-func saveMounts(v *volume) error {
-	ids := make([]string, 0, len(v.mounts))
-	for id := range v.mounts {
-		ids = append(ids, id)
+// addMountID records that id holds the volume. Not synced: mount ids
+// matter only as long as the machine is up — the mounts and containers
+// they count do not survive it going down.
+func addMountID(v *volume, id string) error {
+	dir := filepath.Join(v.dir, mountsDir)
+	f, err := os.OpenFile(filepath.Join(dir, id), os.O_CREATE|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		if err = os.Mkdir(dir, 0o700); err == nil || errors.Is(err, os.ErrExist) {
+			f, err = os.OpenFile(filepath.Join(dir, id), os.O_CREATE|os.O_WRONLY, 0o600)
+		}
 	}
-	sort.Strings(ids)
-	data, err := json.Marshal(mounts{Version: stateVersion, MountIDs: ids})
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteUnsynced(filepath.Join(v.dir, mountsFile), data)
+	return f.Close()
+}
+
+// dropMountID forgets that id holds the volume.
+func dropMountID(v *volume, id string) error {
+	err := os.Remove(filepath.Join(v.dir, mountsDir, id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// dropMountIDs forgets every mount id of the volume.
+func dropMountIDs(v *volume) error {
+	return os.RemoveAll(filepath.Join(v.dir, mountsDir))
+}
+
+// checkMountID refuses mount ids that cannot be file names.
+func checkMountID(id string) bool {
+	return id != "." && id != ".." && !strings.ContainsAny(id, "/\x00")
 }
 
 // loadVolume reads volume name under root. A directory without opts.json
-// is an os.ErrNotExist error. A mounts.json that cannot be read counts no
-// mount id (logged): only a crash of the machine, which ended the mounts,
+// is an os.ErrNotExist error. Mount ids that cannot be read count none
+// (logged): only a crash of the machine, which ended the mounts,
 // can leave it so.
 func (d *Driver) loadVolume(root, name string) (*volume, error) {
 	dir := filepath.Join(root, name)
@@ -83,20 +100,16 @@ func (d *Driver) loadVolume(root, name string) (*volume, error) {
 	if fi, err := os.Stat(v.data()); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory: %v", v.data(), err)
 	}
-	data, err = os.ReadFile(filepath.Join(dir, mountsFile))
+	ids, err := os.ReadDir(filepath.Join(dir, mountsDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return v, nil
-	}
-	var m mounts
-	if err == nil {
-		err = json.Unmarshal(data, &m)
 	}
 	if err != nil {
 		d.log.Warn("volume's mount ids unreadable: counting none", "volume", name, "error", err)
 		return v, nil
 	}
-	for _, id := range m.MountIDs {
-		v.mounts[id] = true
+	for _, id := range ids {
+		v.mounts[id.Name()] = true
 	}
 	return v, nil
 }
