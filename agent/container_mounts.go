@@ -656,6 +656,39 @@ func (a *Agent) unmountVolumes(id string, ms []mountPoint) {
 	wg.Wait()
 }
 
+// unmountLater releases the volumes of a container that is being removed
+// (run --rm) in the background, so that its removal need not wait for the
+// drivers; removing one of the volumes waits for it.
+func (a *Agent) unmountLater(id string, ms []mountPoint) {
+	var names []string
+	for _, m := range ms {
+		if m.Type == mountVolume {
+			names = append(names, m.Name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	a.vols.mu.Lock()
+	for _, n := range names {
+		a.vols.unmounting[n]++
+	}
+	a.vols.mu.Unlock()
+	a.deleting.Add(1)
+	go func() {
+		defer a.deleting.Done()
+		a.unmountVolumes(id, ms)
+		a.vols.mu.Lock()
+		for _, n := range names {
+			if a.vols.unmounting[n]--; a.vols.unmounting[n] <= 0 {
+				delete(a.vols.unmounting, n)
+			}
+		}
+		a.vols.idle.Broadcast()
+		a.vols.mu.Unlock()
+	}()
+}
+
 // fillVolume copies the image's content at dest into an empty volume at
 // dir, with owners and modes, as Docker does when a volume is first
 // mounted over a directory of the image.

@@ -457,16 +457,22 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 	}
 	c.State.Pid = 0
 	c.Rootfs = ""
-	// The volumes' drivers and the network's, at the same time.
-	unmounted := make(chan struct{})
-	go func() {
-		defer close(unmounted)
-		a.unmountVolumes(c.ID, c.Mounts)
-	}()
-	a.teardownNetwork(c)
-	<-unmounted
-	_ = os.Remove(a.socket(c.ID))
 	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
+	if auto {
+		// Removed next: its volumes are released in the background.
+		a.unmountLater(c.ID, c.Mounts)
+		a.teardownNetwork(c)
+	} else {
+		// The volumes' drivers and the network's, at the same time.
+		unmounted := make(chan struct{})
+		go func() {
+			defer close(unmounted)
+			a.unmountVolumes(c.ID, c.Mounts)
+		}()
+		a.teardownNetwork(c)
+		<-unmounted
+	}
+	_ = os.Remove(a.socket(c.ID))
 	if !auto {
 		a.settle(c)
 	}

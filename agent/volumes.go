@@ -60,12 +60,18 @@ type volumeRegistry struct {
 	// pending counts containers being created with a volume, which
 	// removal must treat as users before they are registered.
 	pending map[string]int
+	// unmounting counts the Unmounts of removed containers still in
+	// flight (unmountLater); removal waits for them (idle is signalled
+	// when one ends).
+	unmounting map[string]int
+	idle       *sync.Cond
 	// ops serialises creations and removals, which call drivers.
 	ops sync.Mutex
 }
 
 func (a *Agent) loadVolumes() error {
-	a.vols = &volumeRegistry{byName: map[string]*Volume{}, pending: map[string]int{}}
+	a.vols = &volumeRegistry{byName: map[string]*Volume{}, pending: map[string]int{}, unmounting: map[string]int{}}
+	a.vols.idle = sync.NewCond(&a.vols.mu)
 	dir := a.dirs.VolumeRecords()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -226,6 +232,9 @@ func (a *Agent) removeVolume(ctx context.Context, name string, force bool) error
 // removeVolumeLocked is removeVolume for callers holding a.vols.ops.
 func (a *Agent) removeVolumeLocked(ctx context.Context, name string, force bool) error {
 	a.vols.mu.Lock()
+	for a.vols.unmounting[name] > 0 {
+		a.vols.idle.Wait()
+	}
 	v, ok := a.vols.byName[name]
 	a.vols.mu.Unlock()
 	var users []string

@@ -295,6 +295,13 @@ func TestVolumePruneAndInUse(t *testing.T) {
 	}
 	mustMoss(t, "rm", "-f", "puc")
 	mustMoss(t, "volume", "rm", "pused")
+	// The volumes of a run --rm are released after it returns; removing
+	// one right away waits for that instead of failing.
+	for i := 0; i < 5; i++ {
+		mustMoss(t, "volume", "create", "prm")
+		mustMoss(t, "run", "--rm", "-v", "prm:/d", image, "true")
+		mustMoss(t, "volume", "rm", "prm")
+	}
 }
 
 // TestVolumeBadInput: bad names, sources, destinations and drivers are
