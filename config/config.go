@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ type Config struct {
 	IDMap   IDMap   `toml:"idmap"`
 	Runtime Runtime `toml:"runtime"`
 	Plugins Plugins `toml:"plugins"`
+	// Registries configures image registries (pull, push, login).
+	Registries Registries `toml:"registries"`
 
 	// Files lists the configuration files that were read, in order.
 	Files []string `toml:"-"`
@@ -86,6 +89,23 @@ type Plugins struct {
 	Options map[string]map[string]string `toml:"options"`
 	// HandshakeTimeout bounds a plugin's start ("10s" by default).
 	HandshakeTimeout string `toml:"handshake_timeout"`
+}
+
+// Registries configures where short image names are looked for and which
+// registries may be reached over plain HTTP.
+type Registries struct {
+	// Search are the registries (host[:port]) a short name such as
+	// "busybox" is looked for in, as Podman's unqualified-search-registries.
+	// Empty (the default), short names are refused: pull a fully
+	// qualified name (docker.io/library/busybox). With several, a pull
+	// from a terminal asks which one; without a terminal it is refused as
+	// ambiguous.
+	Search []string `toml:"search"`
+	// Insecure are registries reached over plain HTTP (or HTTPS without
+	// certificate checks): "host:port", "host" (any port) or a CIDR range
+	// of addresses. Loopback registries (localhost, 127.0.0.0/8, ::1) are
+	// always allowed.
+	Insecure []string `toml:"insecure"`
 }
 
 // Timeout is HandshakeTimeout parsed (validate has checked it).
@@ -155,6 +175,7 @@ func knownKeys() []string {
 		"network.driver", "network.port_driver", "network.cidr", "network.mtu",
 		"idmap.source", "runtime.seccomp", "runtime.seccomp_32bit",
 		"plugins.dirs", "plugins.options.NAME", "plugins.handshake_timeout",
+		"registries.search", "registries.insecure",
 	}
 	sort.Strings(keys)
 	return keys
@@ -170,6 +191,9 @@ func (c Config) validate() error {
 	if err := c.Plugins.validate(); err != nil {
 		return err
 	}
+	if err := c.Registries.validate(); err != nil {
+		return err
+	}
 	return c.IDMap.validate()
 }
 
@@ -182,6 +206,27 @@ func (p Plugins) validate() error {
 	if p.HandshakeTimeout != "" {
 		if d, err := time.ParseDuration(p.HandshakeTimeout); err != nil || d <= 0 {
 			return fmt.Errorf("plugins.handshake_timeout %q: want a duration such as 10s", p.HandshakeTimeout)
+		}
+	}
+	return nil
+}
+
+// registryHost matches a registry's host[:port]: a DNS name or IPv4
+// address, or an IPv6 address in brackets, and an optional port.
+var registryHost = regexp.MustCompile(`^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$`)
+
+func (r Registries) validate() error {
+	for _, s := range r.Search {
+		if !registryHost.MatchString(s) {
+			return fmt.Errorf("registries.search %q: want a registry host[:port] such as registry.example.com or 127.0.0.1:5000, without a scheme or path", s)
+		}
+	}
+	for _, s := range r.Insecure {
+		if _, _, err := net.ParseCIDR(s); err == nil {
+			continue
+		}
+		if !registryHost.MatchString(s) {
+			return fmt.Errorf("registries.insecure %q: want a registry host[:port] or a CIDR range such as 10.0.0.0/8, without a scheme or path", s)
 		}
 	}
 	return nil

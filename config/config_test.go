@@ -32,6 +32,15 @@ func TestLoad(t *testing.T) {
 		{name: "relative root", content: "[storage]\ngraph_root = \"data\"\n", wantErr: "absolute"},
 		{name: "bad cidr", content: "[network]\ncidr = \"10.0.2/99\"\n", wantErr: `network.cidr "10.0.2/99"`},
 		{name: "bad idmap", content: "[idmap]\nsource = \"nss\"\n", wantErr: `idmap.source "nss"`},
+		{name: "registries", content: "[registries]\nsearch = [\"registry.example.com\", \"127.0.0.1:5000\", \"[::1]:5000\"]\ninsecure = [\"10.0.0.0/8\", \"reg.lan\"]\n", check: func(t *testing.T, c Config) {
+			if len(c.Registries.Search) != 3 || c.Registries.Search[1] != "127.0.0.1:5000" || len(c.Registries.Insecure) != 2 {
+				t.Fatalf("registries not read: %+v", c.Registries)
+			}
+		}},
+		{name: "search with scheme", content: "[registries]\nsearch = [\"https://quay.io\"]\n", wantErr: `registries.search "https://quay.io"`},
+		{name: "search with path", content: "[registries]\nsearch = [\"quay.io/org\"]\n", wantErr: `registries.search "quay.io/org"`},
+		{name: "bad insecure", content: "[registries]\ninsecure = [\"10.0.0.0/99\"]\n", wantErr: `registries.insecure "10.0.0.0/99"`},
+		{name: "unknown registries key", content: "[registries]\nmirrors = []\n", wantErr: "registries.search"},
 		{name: "syntax", content: "[storage\n", wantErr: "moss.toml"},
 	}
 	for _, tc := range cases {
