@@ -13,15 +13,16 @@ import (
 )
 
 // addImageCommands registers the image verbs at the top level (images,
-// rmi, tag, import, load, save) and under `moss image`.
+// rmi, tag, import, load, save, history) and under `moss image` (also
+// prune).
 func (a *app) addImageCommands(root *cobra.Command) {
 	grp := group("image", "Manage images")
 	ls := a.imagesCmd()
 	ls.Use, ls.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
 	rm := a.rmiCmd()
 	rm.Use, rm.Aliases = "rm [OPTIONS] IMAGE [IMAGE...]", []string{"remove", "rmi"}
-	grp.AddCommand(ls, rm, a.tagCmd(), a.importCmd(), a.loadCmd(), a.saveCmd(), a.inspectCmd("image"))
-	root.AddCommand(grp, a.imagesCmd(), a.rmiCmd(), a.tagCmd(), a.importCmd(), a.loadCmd(), a.saveCmd())
+	grp.AddCommand(ls, rm, a.tagCmd(), a.importCmd(), a.loadCmd(), a.saveCmd(), a.inspectCmd("image"), a.historyCmd(), a.imagePruneCmd())
+	root.AddCommand(grp, a.imagesCmd(), a.rmiCmd(), a.tagCmd(), a.importCmd(), a.loadCmd(), a.saveCmd(), a.historyCmd())
 }
 
 // imagesOptions are the flags of images.

@@ -27,6 +27,28 @@ type Image struct {
 	TopLayer    string
 	Config      ociv1.Image
 	Digest      string
+	// Parent is the image a commit was made from, "" when Moss does not
+	// know one (imported, loaded and pulled images).
+	Parent string
+}
+
+// imageMeta is what Moss keeps in a storage image's Metadata. The
+// containers/image storage transport keeps keys of its own there too and
+// ignores ours.
+type imageMeta struct {
+	Parent string `json:"moss-parent,omitempty"`
+}
+
+// parentImage reads the parent image ID from a storage image's metadata.
+func parentImage(img *cstorage.Image) string {
+	if img.Metadata == "" {
+		return ""
+	}
+	var m imageMeta
+	if json.Unmarshal([]byte(img.Metadata), &m) != nil {
+		return ""
+	}
+	return m.Parent
 }
 
 var hexID = regexp.MustCompile(`^[0-9a-f]{1,64}$`)
@@ -54,13 +76,8 @@ func (s *Store) toImage(img *cstorage.Image) (*Image, error) {
 		return c, nil
 	}
 	s.mu.Unlock()
-	out := &Image{ID: img.ID, Names: append([]string{}, img.Names...), Created: img.Created, TopLayer: img.TopLayer, Digest: img.Digest.String()}
-	data, err := s.s.ImageBigData(img.ID, "sha256:"+img.ID)
-	if err != nil {
-		// Images whose ID is not their config digest: find the config
-		// through the manifest.
-		data, err = s.configByManifest(img.ID)
-	}
+	out := &Image{ID: img.ID, Names: append([]string{}, img.Names...), Created: img.Created, TopLayer: img.TopLayer, Digest: img.Digest.String(), Parent: parentImage(img)}
+	data, err := s.configBlob(img.ID)
 	if err == nil {
 		if err := json.Unmarshal(data, &out.Config); err != nil {
 			return nil, fmt.Errorf("image %s: bad config: %w", img.ID, err)
@@ -88,6 +105,17 @@ func (s *Store) toImage(img *cstorage.Image) (*Image, error) {
 	s.images[img.ID] = out
 	s.mu.Unlock()
 	return out, nil
+}
+
+// configBlob is the image's configuration as stored.
+func (s *Store) configBlob(id string) ([]byte, error) {
+	data, err := s.s.ImageBigData(id, "sha256:"+id)
+	if err != nil {
+		// Images whose ID is not their config digest: find the config
+		// through the manifest.
+		data, err = s.configByManifest(id)
+	}
+	return data, err
 }
 
 func (s *Store) configByManifest(id string) ([]byte, error) {
@@ -239,6 +267,9 @@ func (s *Store) Tag(ref, newRef string) error {
 // deletes the image, which needs force when it has several names. An image
 // a container stands on is never deleted: without force that is ErrInUse,
 // with force its names are removed and the image stays for the container.
+// Nor is an image that commits were made from: by its last name it is
+// only untagged, by ID refused. Deleting an image also deletes the untagged
+// parents nothing else needs, as docker does.
 func (s *Store) RemoveImage(ref string, force bool) (untagged, deleted []string, err error) {
 	img, err := s.lookup(ref)
 	if err != nil {
@@ -258,6 +289,13 @@ func (s *Store) RemoveImage(ref string, force bool) (untagged, deleted []string,
 	if byName == nil && len(img.Names) > 1 && !force {
 		return nil, nil, errorf(ErrInUse, "conflict: unable to delete %s (must be forced) - image is referenced in multiple repositories", shortID(img.ID))
 	}
+	children, err := s.children(img.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(children) > 0 && byName == nil {
+		return nil, nil, errorf(ErrInUse, "conflict: unable to delete %s (cannot be forced) - image has dependent child images", shortID(img.ID))
+	}
 	users, err := s.containersUsing(img.ID)
 	if err != nil {
 		return nil, nil, err
@@ -273,21 +311,81 @@ func (s *Store) RemoveImage(ref string, force bool) (untagged, deleted []string,
 		}
 		return untagged, nil, nil
 	}
+	if len(children) > 0 {
+		// By its last name: untagged, kept for its children.
+		untagged = familiarNames(img, false)
+		if err := s.s.SetNames(img.ID, nil); err != nil {
+			return nil, nil, err
+		}
+		return untagged, nil, nil
+	}
 	untagged = familiarNames(img, true)
+	deleted, err = s.deleteImage(img, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return untagged, append(deleted, s.deleteUnusedParents(parentImage(img))...), nil
+}
+
+// deleteImage deletes an image and the layers only it used, and lists
+// them ("sha256:ID").
+func (s *Store) deleteImage(img *cstorage.Image, ref string) ([]string, error) {
 	layers, err := s.s.DeleteImage(img.ID, true)
 	if err != nil {
 		if errors.Is(err, cstorage.ErrImageUsedByContainer) {
-			return nil, nil, errorf(ErrInUse, "image %s is in use by a container: stop and remove the container or use -f", ref)
+			return nil, errorf(ErrInUse, "image %s is in use by a container: stop and remove the container or use -f", ref)
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	deleted = append(deleted, "sha256:"+img.ID)
+	deleted := []string{"sha256:" + img.ID}
 	for _, l := range layers {
 		if l != img.ID {
 			deleted = append(deleted, "sha256:"+l)
 		}
 	}
-	return untagged, deleted, nil
+	return deleted, nil
+}
+
+// deleteUnusedParents deletes the image id and its ancestors as long as
+// they have no name, no other child and no container: what a removed
+// commit leaves behind (docker's rmi without --no-prune).
+func (s *Store) deleteUnusedParents(id string) []string {
+	var deleted []string
+	for id != "" {
+		img, err := s.s.Image(id)
+		if err != nil || len(img.Names) > 0 {
+			break
+		}
+		if ch, err := s.children(id); err != nil || len(ch) > 0 {
+			break
+		}
+		if users, err := s.containersUsing(id); err != nil || len(users) > 0 {
+			break
+		}
+		d, err := s.deleteImage(img, id)
+		if err != nil {
+			s.log.Debug("cannot delete an unused parent image", "image", id, "error", err)
+			break
+		}
+		deleted = append(deleted, d...)
+		id = parentImage(img)
+	}
+	return deleted
+}
+
+// children lists the images committed from the image id.
+func (s *Store) children(id string) ([]string, error) {
+	imgs, err := s.s.Images()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range imgs {
+		if parentImage(&imgs[i]) == id {
+			out = append(out, imgs[i].ID)
+		}
+	}
+	return out, nil
 }
 
 // familiarNames lists an image's names as docker shows them untagged,
@@ -331,4 +429,212 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// HistoryEntry is one step of an image's history as docker history shows
+// it.
+type HistoryEntry struct {
+	// ID is "sha256:…" for the image itself and the parents Moss knows
+	// (commits), else "<missing>".
+	ID         string
+	Created    time.Time
+	CreatedBy  string
+	Comment    string
+	Size       int64
+	Tags       []string
+	EmptyLayer bool
+}
+
+// History lists the steps of an image's configuration, newest first, each
+// with the size of the layer it made, as docker history does.
+func (s *Store) History(ref string) ([]HistoryEntry, error) {
+	simg, err := s.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.toImage(simg)
+	if err != nil {
+		return nil, err
+	}
+	layers := s.layerChain(img.TopLayer)
+	var out []HistoryEntry
+	n := 0
+	for _, h := range img.Config.History {
+		e := HistoryEntry{ID: "<missing>", CreatedBy: h.CreatedBy, Comment: h.Comment, EmptyLayer: h.EmptyLayer}
+		if h.Created != nil {
+			e.Created = *h.Created
+		}
+		if !h.EmptyLayer {
+			if n < len(layers) && layers[n].UncompressedSize > 0 {
+				e.Size = layers[n].UncompressedSize
+			}
+			n++
+		}
+		out = append(out, e)
+	}
+	slices.Reverse(out)
+	// The image and the parents it was committed from have IDs, one a
+	// step, as docker's walk of its parent chain gives them.
+	cur := img
+	for i := range out {
+		out[i].ID = "sha256:" + cur.ID
+		out[i].Tags = cur.RepoTags
+		if cur.Parent == "" {
+			break
+		}
+		p, err := s.s.Image(cur.Parent)
+		if err != nil {
+			break
+		}
+		if cur, err = s.toImage(p); err != nil {
+			break
+		}
+	}
+	return out, nil
+}
+
+// layerChain lists the layers from the base up to top.
+func (s *Store) layerChain(top string) []cstorage.Layer {
+	var out []cstorage.Layer
+	for id := top; id != ""; {
+		l, err := s.s.Layer(id)
+		if err != nil {
+			break
+		}
+		out = append(out, *l)
+		id = l.Parent
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// PruneImages removes unused images as docker image prune does: the
+// dangling ones (no tag, no child) or, with all, every image no container
+// uses; match (nil: all) picks among them by the request's filters. A
+// tagged image with children is only untagged; it goes when its last
+// child does. It returns what was untagged and deleted, and the bytes of
+// the deleted layers.
+func (s *Store) PruneImages(all bool, match func(*Image) bool) (untagged, deleted []string, reclaimed uint64, err error) {
+	defer s.invalidate()
+	imgs, err := s.s.Images()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	layers, err := s.s.Layers()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	sizes := map[string]int64{}
+	for _, l := range layers {
+		sizes[l.ID] = l.UncompressedSize
+	}
+	hasChildren := map[string]bool{}
+	for i := range imgs {
+		if p := parentImage(&imgs[i]); p != "" {
+			hasChildren[p] = true
+		}
+	}
+	var candidates []string
+	for i := range imgs {
+		img, err := s.toImage(&imgs[i])
+		if err != nil {
+			continue
+		}
+		dangling := len(img.RepoTags) == 0
+		if dangling && hasChildren[img.ID] || !all && !dangling {
+			continue
+		}
+		if match != nil && !match(img) {
+			continue
+		}
+		candidates = append(candidates, img.ID)
+	}
+	for _, id := range candidates {
+		img, err := s.s.Image(id)
+		if err != nil {
+			continue // deleted as an unused parent meanwhile
+		}
+		if users, err := s.containersUsing(id); err != nil || len(users) > 0 {
+			continue
+		}
+		if len(img.Names) > 0 {
+			if err := s.s.SetNames(id, nil); err != nil {
+				s.log.Debug("prune: cannot untag", "image", id, "error", err)
+				continue
+			}
+			untagged = append(untagged, familiarNames(img, true)...)
+		}
+		if ch, err := s.children(id); err != nil || len(ch) > 0 {
+			continue
+		}
+		d, err := s.deleteImage(img, id)
+		if err != nil {
+			s.log.Debug("prune: image kept", "image", id, "error", err)
+			continue
+		}
+		deleted = append(deleted, d...)
+		deleted = append(deleted, s.deleteUnusedParents(parentImage(img))...)
+	}
+	counted := map[string]bool{}
+	for _, d := range deleted {
+		id := strings.TrimPrefix(d, "sha256:")
+		if size, ok := sizes[id]; ok && size > 0 && !counted[id] {
+			counted[id] = true
+			reclaimed += uint64(size)
+		}
+	}
+	return untagged, deleted, reclaimed, nil
+}
+
+// ImageUsage is the disk use of the images' layers, as system df counts it.
+type ImageUsage struct {
+	// LayersSize counts every layer of an image once.
+	LayersSize int64
+	// Shared is, by image ID, the size of its layers that other images
+	// use too.
+	Shared map[string]int64
+}
+
+// ImagesUsage computes the layer sizes of all images.
+func (s *Store) ImagesUsage() (*ImageUsage, error) {
+	imgs, err := s.s.Images()
+	if err != nil {
+		return nil, err
+	}
+	chains := map[string][]cstorage.Layer{}
+	users := map[string]int{} // layer ID -> images using it
+	for _, img := range imgs {
+		chain := s.layerChain(img.TopLayer)
+		chains[img.ID] = chain
+		for _, l := range chain {
+			users[l.ID]++
+		}
+	}
+	u := &ImageUsage{Shared: map[string]int64{}}
+	counted := map[string]bool{}
+	for id, chain := range chains {
+		var shared int64
+		for _, l := range chain {
+			size := max(l.UncompressedSize, 0)
+			if users[l.ID] > 1 {
+				shared += size
+			}
+			if !counted[l.ID] {
+				counted[l.ID] = true
+				u.LayersSize += size
+			}
+		}
+		u.Shared[id] = shared
+	}
+	return u, nil
+}
+
+// ContainerSize is the size of what the container's layer changed (docker's
+// SizeRw).
+func (s *Store) ContainerSize(id string) (int64, error) {
+	c, err := s.s.Container(id)
+	if err != nil {
+		return 0, errorf(ErrNotFound, "no such container layer: %s", id)
+	}
+	return s.s.DiffSize("", c.LayerID)
 }

@@ -576,8 +576,8 @@ func TestSaveLoadOCIArchive(t *testing.T) {
 	if !tarHas(t, buf.Bytes(), "index.json") {
 		t.Fatal("no index.json in the oci-archive")
 	}
-	if err := s.Save(ctx, io.Discard, []string{"a", "b"}, "oci-archive"); !errors.Is(err, ErrInvalid) {
-		t.Errorf("oci-archive of two images: %v", err)
+	if err := s.Save(ctx, io.Discard, []string{"localhost:5000/bb:oci", "nosuch"}, "oci-archive"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("oci-archive with a missing image: %v", err)
 	}
 	if err := s.Save(ctx, io.Discard, []string{"localhost:5000/bb:oci"}, "zip"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("unknown format: %v", err)
