@@ -89,9 +89,17 @@ func (a *Agent) routes() http.Handler {
 	h("GET /images/{name...}", a.getImageRoutes)
 	h("POST /images/create", a.postImagesCreate)
 	h("POST /images/load", a.postImagesLoad)
+	h("POST /build", a.postBuild)
 	h("GET /images/get", a.getImagesGet)
 	h("POST /images/{name...}", a.postImageRoutes)
 	h("DELETE /images/{name...}", a.deleteImage)
+	h("POST /images/prune", a.postImagesPrune)
+	h("POST /commit", a.postCommit)
+	h("GET /system/df", a.getSystemDF)
+	h("POST /auth", a.postAuth)
+	h("POST /moss/v1/login", a.postMossLogin)
+	h("POST /moss/v1/logout", a.postMossLogout)
+	h("GET /moss/v1/images/resolve", a.getResolve)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if loc := versionPrefix.FindStringIndex(r.URL.Path); loc != nil {
@@ -586,6 +594,8 @@ func (a *Agent) getImageRoutes(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case strings.HasSuffix(name, "/json"):
 		return a.getImage(w, r, strings.TrimSuffix(name, "/json"))
+	case strings.HasSuffix(name, "/history"):
+		return a.getImageHistory(w, r, strings.TrimSuffix(name, "/history"))
 	case strings.HasSuffix(name, "/get"):
 		return a.saveImages(w, r, []string{strings.TrimSuffix(name, "/get")})
 	}
@@ -597,6 +607,9 @@ func (a *Agent) postImageRoutes(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if strings.HasSuffix(name, "/tag") {
 		return a.postTag(w, r, strings.TrimSuffix(name, "/tag"))
+	}
+	if strings.HasSuffix(name, "/push") {
+		return a.postPush(w, r, strings.TrimSuffix(name, "/push"))
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"message": "page not found"})
 	return nil

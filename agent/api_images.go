@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 
@@ -23,9 +24,18 @@ func (a *Agent) getImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// As docker: without all, untagged parents of other images (a
+	// build's intermediate images) are left out.
+	parents := map[string]bool{}
+	for _, img := range imgs {
+		if img.Parent != "" {
+			parents[img.Parent] = true
+		}
+	}
+	all := boolParam(r, "all")
 	out := []image.Summary{}
 	for _, img := range imgs {
-		if !matchImage(f, img) {
+		if !matchImage(f, img) || (!all && len(img.RepoTags) == 0 && parents[img.ID]) {
 			continue
 		}
 		s := image.Summary{
@@ -91,6 +101,11 @@ func (a *Agent) getImage(w http.ResponseWriter, r *http.Request, name string) er
 		Config: &dockerspec.DockerOCIImageConfig{ImageConfig: cfg.Config},
 		RootFS: image.RootFS{Type: cfg.RootFS.Type},
 	}
+	if full, err := a.store.ImageConfig(img.ID); err == nil {
+		// With Docker's fields (HEALTHCHECK, ONBUILD, SHELL).
+		c := full.Config
+		resp.Config = &c
+	}
 	for _, d := range cfg.RootFS.DiffIDs {
 		resp.RootFS.Layers = append(resp.RootFS.Layers, d.String())
 	}
@@ -137,14 +152,14 @@ func (s *jsonStream) fail(err error) {
 	s.send(map[string]interface{}{"errorDetail": map[string]string{"message": err.Error()}, "error": err.Error()})
 }
 
-// postImagesCreate imports a rootfs tarball (fromSrc=-). Pulling from
-// registries arrives with the images issue.
+// postImagesCreate pulls an image (fromImage=, api_registry.go) or imports
+// a rootfs tarball (fromSrc=-).
 func (a *Agent) postImagesCreate(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	if q.Get("fromImage") != "" {
+		return a.postImagesPull(w, r)
+	}
 	if q.Get("fromSrc") != "-" {
-		if q.Get("fromImage") != "" {
-			return kindErr(errInvalid, "pulling images from registries is not supported yet: load or import the image instead")
-		}
 		return kindErr(errInvalid, "importing from a URL is not supported: use fromSrc=- with the archive as the body")
 	}
 	ref := q.Get("repo")
@@ -166,89 +181,30 @@ func (a *Agent) postImagesCreate(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// parseChanges reads Dockerfile-style --change instructions for import.
+// parseChanges reads Dockerfile-style --change instructions for import,
+// as commit does (applyChanges, api_commit.go).
 func parseChanges(changes []string) (storage.ImportConfig, error) {
-	var ic storage.ImportConfig
-	for _, ch := range changes {
-		ch = strings.TrimSpace(ch)
-		if ch == "" {
-			continue
-		}
-		instr, rest, _ := strings.Cut(ch, " ")
-		rest = strings.TrimSpace(rest)
-		list := func() []string {
-			var l []string
-			if strings.HasPrefix(rest, "[") && json.Unmarshal([]byte(rest), &l) == nil {
-				return l
-			}
-			return []string{"/bin/sh", "-c", rest}
-		}
-		switch strings.ToUpper(instr) {
-		case "CMD":
-			ic.Cmd = list()
-		case "ENTRYPOINT":
-			ic.Entrypoint = list()
-		case "ENV":
-			k, v, ok := strings.Cut(rest, "=")
-			if !ok {
-				k, v, _ = strings.Cut(rest, " ")
-			}
-			ic.Env = append(ic.Env, strings.TrimSpace(k)+"="+strings.Trim(strings.TrimSpace(v), `"`))
-		case "WORKDIR":
-			ic.WorkingDir = rest
-		case "USER":
-			ic.User = rest
-		case "LABEL":
-			if ic.Labels == nil {
-				ic.Labels = map[string]string{}
-			}
-			k, v, _ := strings.Cut(rest, "=")
-			ic.Labels[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"`)
-		case "VOLUME":
-			// VOLUME ["/a", "/b"] or VOLUME /a /b
-			var vs []string
-			if !strings.HasPrefix(rest, "[") || json.Unmarshal([]byte(rest), &vs) != nil {
-				vs = strings.Fields(rest)
-			}
-			for _, v := range vs {
-				if !strings.HasPrefix(v, "/") {
-					return ic, kindErr(errInvalid, "VOLUME %s: the path must be absolute", v)
-				}
-				if ic.Volumes == nil {
-					ic.Volumes = map[string]struct{}{}
-				}
-				ic.Volumes[v] = struct{}{}
-			}
-		case "EXPOSE":
-			for _, p := range strings.Fields(rest) {
-				if !strings.Contains(p, "/") {
-					p += "/tcp"
-				}
-				if ic.ExposedPorts == nil {
-					ic.ExposedPorts = map[string]struct{}{}
-				}
-				ic.ExposedPorts[p] = struct{}{}
-			}
-		case "STOPSIGNAL":
-			ic.StopSignal = rest
-		case "ONBUILD":
-			// Accepted as docker does; it matters only to builds.
-		default:
-			return ic, kindErr(errInvalid, "%s is not a valid change command", instr)
-		}
+	var cfg container.Config
+	if err := applyChanges(&cfg, changes); err != nil {
+		return storage.ImportConfig{}, err
 	}
-	return ic, nil
+	ic := imageConfigOf(&cfg)
+	return storage.ImportConfig{
+		Cmd: ic.Cmd, Entrypoint: ic.Entrypoint, Env: ic.Env, WorkingDir: ic.WorkingDir, User: ic.User,
+		Labels: ic.Labels, Volumes: ic.Volumes, ExposedPorts: ic.ExposedPorts, StopSignal: ic.StopSignal,
+	}, nil
 }
 
 func (a *Agent) postImagesLoad(w http.ResponseWriter, r *http.Request) error {
-	names, err := a.store.Load(r.Context(), r.Body)
+	lines, err := a.store.Load(r.Context(), r.Body)
 	if err != nil {
 		return err
 	}
 	s := newJSONStream(w)
-	for _, n := range names {
-		a.imageEvent(events.ActionLoad, n, n)
-		s.send(map[string]interface{}{"stream": n + "\n"})
+	for _, l := range lines {
+		ref := strings.TrimPrefix(strings.TrimPrefix(l, "Loaded image ID: "), "Loaded image: ")
+		a.imageEvent(events.ActionLoad, ref, ref)
+		s.send(map[string]interface{}{"stream": l + "\n"})
 	}
 	return nil
 }
@@ -257,6 +213,9 @@ func (a *Agent) getImagesGet(w http.ResponseWriter, r *http.Request) error {
 	return a.saveImages(w, r, r.URL.Query()["names"])
 }
 
+// saveImages sends the archive of docker save (several names, each
+// image once). The store makes the whole archive before it writes a
+// byte, so its errors are answered as errors.
 func (a *Agent) saveImages(w http.ResponseWriter, r *http.Request, names []string) error {
 	if len(names) == 0 {
 		return kindErr(errInvalid, "no image names given")
@@ -270,13 +229,30 @@ func (a *Agent) saveImages(w http.ResponseWriter, r *http.Request, names []strin
 	if format == "" {
 		format = "docker-archive"
 	}
-	w.Header().Set("Content-Type", "application/x-tar")
-	if err := a.store.Save(r.Context(), w, names, format); err != nil {
-		// Headers may be out already; the client sees a truncated tar.
+	tw := &tarAnswer{w: w}
+	if err := a.store.Save(r.Context(), tw, names, format); err != nil {
+		if !tw.started {
+			return err
+		}
+		// The client sees a truncated tar.
 		a.log.Error("save images", "error", err)
-		return nil
 	}
 	return nil
+}
+
+// tarAnswer writes the headers of a tar answer with its first byte.
+type tarAnswer struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (t *tarAnswer) Write(p []byte) (int, error) {
+	if !t.started {
+		t.started = true
+		t.w.Header().Set("Content-Type", "application/x-tar")
+		t.w.WriteHeader(http.StatusOK)
+	}
+	return t.w.Write(p)
 }
 
 func (a *Agent) postTag(w http.ResponseWriter, r *http.Request, name string) error {

@@ -114,8 +114,12 @@ func (a *app) rootCmd() *cobra.Command {
 		},
 	})
 	a.addContainerCommands(root)
+	a.addCommitCommands(root)
 	a.addImageCommands(root)
+	a.addBuildCommands(root)
+	a.addRegistryCommands(root)
 	a.addSystemCommands(root)
+	a.addDiskUsageCommands(root)
 	a.addNetworkCommands(root)
 	a.addVolumeCommands(root)
 	a.addPluginCommands(root)

@@ -27,6 +27,7 @@ if [ "$(id -u)" = 0 ]; then
 	trap 'rm -rf "$work"' EXIT
 	chmod 0755 "$work"
 	cp bin/moss "$work/moss"
+	${GO:-go} build -o "$work/mkarchive" ./hack/mkarchive || true # the pull figures' image
 	cp "$0" "$work/bench.sh"
 	contrib/mkimage.sh "$work" >/dev/null
 	chmod -R a+rX "$work"
@@ -323,6 +324,66 @@ row "1 GiB written into a named volume (median of 3)" "$(awk -v v="$vmed" -v d="
 rmdir "$direct"
 "$moss" volume rm bv1 bv2 >/dev/null
 [ $have_podman = 1 ] && podman volume rm bv1 bv2 >/dev/null
+
+# Registries: pull of a 200 MB image of 5 layers (40 MB of random data
+# each, hack/mkarchive) from a docker-registry on loopback, Moss and Podman
+# alternating, 3 each, the image removed between pulls; then load of the
+# same image as a docker-archive, likewise.
+mkarchive=${MKARCHIVE:-$(dirname "$moss")/mkarchive}
+if [ ! -x "$mkarchive" ] && command -v "${GO:-go}" >/dev/null; then
+	"${GO:-go}" build -o "$tmp/mkarchive" ./hack/mkarchive && mkarchive=$tmp/mkarchive
+fi
+if [ -x /usr/bin/docker-registry ] && [ -x "$mkarchive" ]; then
+	rport=
+	for p in $(seq 5400 5499); do
+		(: </dev/tcp/127.0.0.1/$p) 2>/dev/null || { rport=$p; break; }
+	done
+	mkdir -p "$tmp/registry"
+	printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+		"$tmp/registry/data" "$rport" >"$tmp/registry/config.yml"
+	/usr/bin/docker-registry serve "$tmp/registry/config.yml" >"$tmp/registry/log" 2>&1 &
+	reg_pid=$!
+	trap 'kill $reg_pid 2>/dev/null || true; cleanup' EXIT
+	for _ in $(seq 100); do (: </dev/tcp/127.0.0.1/$rport) 2>/dev/null && break; sleep 0.1; done
+	big=127.0.0.1:$rport/bench/big:1
+	"$mkarchive" -o "$tmp/big.tar" -tag "$big" -layers 5 -size 40
+	"$moss" load -i "$tmp/big.tar" >/dev/null
+	"$moss" push -q "$big" >/dev/null
+	"$moss" rmi "$big" >/dev/null
+	ms_of() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
+	med3ms() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+	mp=() pp=() ml=() pl=()
+	for _ in 1 2 3; do
+		mp+=("$(ms_of "$moss" pull -q "$big")")
+		"$moss" rmi "$big" >/dev/null
+		if [ $have_podman = 1 ]; then
+			pp+=("$(ms_of podman pull -q --tls-verify=false "$big")")
+			podman rmi "$big" >/dev/null
+		fi
+	done
+	for _ in 1 2 3; do
+		ml+=("$(ms_of "$moss" load -i "$tmp/big.tar")")
+		"$moss" rmi "$big" >/dev/null
+		if [ $have_podman = 1 ]; then
+			pl+=("$(ms_of podman load -q -i "$tmp/big.tar")")
+			podman rmi "$big" >/dev/null
+		fi
+	done
+	for what in pull load; do
+		if [ $what = pull ]; then m=$(med3ms "${mp[@]}"); p=$(med3ms "${pp[@]:-}"); label="pull of 200 MB in 5 layers, loopback registry (median of 3)"
+		else m=$(med3ms "${ml[@]}"); p=$(med3ms "${pl[@]:-}"); label="load of the same image, docker-archive (median of 3)"; fi
+		if [ $have_podman = 1 ]; then
+			row "$label" "moss $m ms, podman $p ms (alternating): $(awk -v m="$m" -v p="$p" 'BEGIN {printf "moss %.2fx (target >= 1x)", p/m}')"
+		else
+			row "$label" "moss $m ms"
+		fi
+	done
+	kill $reg_pid 2>/dev/null || true
+	trap cleanup EXIT
+	rm -rf "$tmp/registry" "$tmp/big.tar"
+else
+	row "pull and load of 200 MB" "(skipped: needs /usr/bin/docker-registry and hack/mkarchive)"
+fi
 
 start=$(date +%s%N)
 pids=()
