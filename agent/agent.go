@@ -185,7 +185,7 @@ func run(log hclog.Logger, args []string) error {
 	}
 	a.store, err = storage.Open(storage.Options{
 		GraphRoot: graph, RunRoot: run, Driver: cfg.Storage.Driver, DriverOptions: cfg.Storage.Options,
-		IgnoreChownErrors: a.singleID, Logger: log.Named("storage"),
+		IgnoreChownErrors: a.singleID, SearchRegistries: cfg.Registries.Search, Logger: log.Named("storage"),
 	})
 	if err != nil {
 		return err

@@ -526,6 +526,10 @@ func TestPullShortNames(t *testing.T) {
 	if got := imageID(t, ref); got != id {
 		t.Fatalf("short name pulled ID %s, want %s", got, id)
 	}
+	// The short name finds the pulled image locally too, as Podman's.
+	if got := imageID(t, "it/short:1"); got != id {
+		t.Fatalf("image inspect of the short name: %s, want %s", got, id)
+	}
 	mustMoss(t, "rmi", ref)
 
 	setConfig(reg.addr, "127.0.0.1:1")

@@ -231,10 +231,33 @@ func (s *Store) lookup(ref string) (*cstorage.Image, error) {
 	if !errors.Is(err, cstorage.ErrImageUnknown) {
 		return nil, err
 	}
+	if img := s.bySearch(ref, named); img != nil {
+		return img, nil
+	}
 	if isHex {
 		return s.byPrefix(id, notFound)
 	}
 	return nil, notFound
+}
+
+// bySearch finds a short name's image among those pulled from the search
+// registries, in their order (as Podman resolves short names locally).
+func (s *Store) bySearch(ref string, named reference.Named) *cstorage.Image {
+	if len(s.search) == 0 || !IsShortName(ref) {
+		return nil
+	}
+	tagged := reference.TagNameOnly(named)
+	tag := "latest"
+	if t, ok := tagged.(reference.Tagged); ok {
+		tag = t.Tag()
+	}
+	name := reference.FamiliarName(named)
+	for _, reg := range s.search {
+		if img, err := s.s.Image(reg + "/" + name + ":" + tag); err == nil {
+			return img
+		}
+	}
+	return nil
 }
 
 func (s *Store) byPrefix(prefix string, notFound error) (*cstorage.Image, error) {

@@ -50,7 +50,10 @@ type Options struct {
 	// IgnoreChownErrors is set with a single-ID mapping, where files owned
 	// by other IDs cannot be created.
 	IgnoreChownErrors bool
-	Logger            hclog.Logger
+	// SearchRegistries resolve short names of stored images ("busybox"
+	// finds REGISTRY/busybox:latest pulled from one of them), in order.
+	SearchRegistries []string
+	Logger           hclog.Logger
 }
 
 // Store holds images and container layers.
@@ -58,6 +61,8 @@ type Store struct {
 	s      cstorage.Store
 	driver string
 	log    hclog.Logger
+
+	search []string
 
 	mu     sync.Mutex
 	images map[string]*Image // parsed image cache by ID
@@ -121,7 +126,7 @@ func Open(o Options) (*Store, error) {
 		s, eff, err := openDriver(o, drv)
 		if err == nil {
 			o.Logger.Debug("storage opened", "driver", eff, "graph_root", o.GraphRoot)
-			return &Store{s: s, driver: eff, log: o.Logger, images: map[string]*Image{}}, nil
+			return &Store{s: s, driver: eff, log: o.Logger, images: map[string]*Image{}, search: o.SearchRegistries}, nil
 		}
 		if errors.Is(err, ErrInvalid) {
 			return nil, err
