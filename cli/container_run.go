@@ -75,7 +75,7 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet, run bool) {
 	fs.Var(&o.expose, "expose", "Expose a port or a range of ports")
 	fs.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
 	fs.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
-	fs.StringVar(&o.pull, "pull", "missing", `Pull image before running ("missing", "never")`)
+	fs.StringVar(&o.pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)
 	fs.StringArrayVarP(&o.env, "env", "e", nil, "Set environment variables")
 	fs.StringArrayVar(&o.envFile, "env-file", nil, "Read in a file of environment variables")
 	fs.StringArrayVarP(&o.labels, "label", "l", nil, "Set meta data on a container")
@@ -134,11 +134,9 @@ func (o *runOptions) streams() (stdin, stdout, stderr bool, err error) {
 // command; it fails on malformed flags before anything is sent.
 func (o *runOptions) request(image string, cmd []string) (*container.CreateRequest, error) {
 	switch o.pull {
-	case "missing", "never":
-	case "always":
-		return nil, errors.New("--pull=always: pulling images from registries is not supported yet: load or import the image")
+	case "missing", "never", "always":
 	default:
-		return nil, fmt.Errorf(`invalid pull option: %q: must be one of "missing" or "never"`, o.pull)
+		return nil, fmt.Errorf(`invalid pull option: %q: must be one of "always", "missing" or "never"`, o.pull)
 	}
 	env, err := parseEnv(o.env, o.envFile)
 	if err != nil {
@@ -319,8 +317,23 @@ func (a *app) create(o *runOptions, args []string) (string, error) {
 	if o.name != "" {
 		q.Set("name", o.name)
 	}
+	if o.pull == "always" {
+		if err := a.pull(&pullOptions{forRun: true}, args[0]); err != nil {
+			return "", runFailure(err)
+		}
+	}
 	var resp container.CreateResponse
-	if err := cl.call(http.MethodPost, "/containers/create", q, req, &resp); err != nil {
+	err = cl.call(http.MethodPost, "/containers/create", q, req, &resp)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusNotFound && strings.HasPrefix(ae.msg, "No such image") && o.pull == "missing" {
+		// As docker run: pull the missing image, then create again.
+		fmt.Fprintf(a.errw, "Unable to find image '%s' locally\n", args[0])
+		if perr := a.pull(&pullOptions{forRun: true}, args[0]); perr != nil {
+			return "", runFailure(perr)
+		}
+		err = cl.call(http.MethodPost, "/containers/create", q, req, &resp)
+	}
+	if err != nil {
 		return "", runFailure(err)
 	}
 	for _, w := range resp.Warnings {

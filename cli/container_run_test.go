@@ -212,15 +212,17 @@ func TestRunExitCodes(t *testing.T) {
 			startErr: "exec /etc/passwd: permission denied", code: 126},
 		{name: "other start error", args: []string{"img"}, startCode: 500, startErr: "boom", code: 125,
 			stderr: "moss: Error response from daemon: boom."},
-		{name: "no such image", args: []string{"nope:1"}, createErr: "No such image: nope:1", code: 125,
+		{name: "no such image", args: []string{"--pull", "never", "nope:1"}, createErr: "No such image: nope:1", code: 125,
 			stderr: "Error response from daemon: No such image: nope:1"},
+		{name: "no such image, pulled", args: []string{"nope:1"}, createErr: "No such image: nope:1", code: 125,
+			stderr: "Unable to find image 'nope:1' locally"},
 		{name: "malformed env", args: []string{"-e", "=VALUE", "img"}, code: 125,
 			stderr: `invalid environment variable: =VALUE`, noRequest: true},
 		{name: "unknown flag", args: []string{"--no-such-flag", "img"}, code: 125,
 			stderr: "moss: unknown flag: --no-such-flag\nSee 'moss run --help'.", noRequest: true},
 		{name: "no image", args: nil, code: 125, stderr: `"moss run" requires at least 1 argument.`, noRequest: true},
 		{name: "bad attach", args: []string{"-a", "foo", "img"}, code: 125, stderr: "valid streams are STDIN, STDOUT and STDERR", noRequest: true},
-		{name: "pull always", args: []string{"--pull", "always", "img"}, code: 125, stderr: "not supported yet", noRequest: true},
+		{name: "bad pull", args: []string{"--pull", "sometimes", "img"}, code: 125, stderr: `invalid pull option: "sometimes"`, noRequest: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

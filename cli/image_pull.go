@@ -35,6 +35,9 @@ type pullOptions struct {
 	quiet    bool
 	platform string
 	authfile string
+	// forRun: the pull of run or create, whose progress goes to stderr
+	// without the name at the end, as docker run's.
+	forRun bool
 }
 
 func (a *app) pullCmd() *cobra.Command {
@@ -138,7 +141,7 @@ func (a *app) pull(o *pullOptions, name string) error {
 	case !o.allTags && tag == "" && !strings.Contains(name, "@"):
 		q.Set("tag", "latest")
 		if !o.quiet {
-			fmt.Fprintln(a.out, "Using default tag: latest")
+			fmt.Fprintln(pullOut(a, o), "Using default tag: latest")
 		}
 	}
 	if o.platform != "" {
@@ -153,10 +156,14 @@ func (a *app) pull(o *pullOptions, name string) error {
 	}
 	defer resp.Body.Close()
 	pr := a.newProgress(o.quiet)
+	if o.forRun {
+		pr.w = a.errw
+	}
 	if err := pr.stream(resp.Body); err != nil {
 		return err
 	}
 	switch {
+	case o.forRun:
 	case len(pr.names) == 1:
 		fmt.Fprintln(a.out, pr.names[0])
 	case len(pr.names) > 1:
@@ -297,4 +304,11 @@ func (p *progress) show(m progressMsg) {
 	}
 	p.ids = append(p.ids, m.ID)
 	fmt.Fprintf(p.w, "\r\x1b[2K%s\n", line)
+}
+
+func pullOut(a *app, o *pullOptions) io.Writer {
+	if o.forRun {
+		return a.errw
+	}
+	return a.out
 }

@@ -254,6 +254,14 @@ func TestRegistryPushPull(t *testing.T) {
 		t.Fatalf("v2: ID %s, pushed %s", got, id2)
 	}
 
+	// create (and run) pull a missing image first, as docker's.
+	mustMoss(t, "rmi", repo+":v2")
+	r := moss(t, "create", "--name", "pulledctr", repo+":v2", "/none")
+	if r.code != 0 || !strings.Contains(r.stderr, "Unable to find image '"+repo+":v2' locally") {
+		t.Fatalf("create of a missing image: %+v", r)
+	}
+	mustMoss(t, "rm", "pulledctr")
+
 	// --all-tags pulls v1 and v2.
 	mustMoss(t, "rmi", repo+":v1", repo+":v2")
 	if out := mustMoss(t, "pull", "--all-tags", repo); !strings.Contains(out, "v1: Pulling from") || !strings.Contains(out, "v2: Pulling from") {
