@@ -1,7 +1,12 @@
 package integration
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +202,81 @@ func TestDockerCLIBuild(t *testing.T) {
 	}
 	if out := mustMoss(t, "run", "--rm", "mosstest/dbuild"); out != "from docker build\n" {
 		t.Fatalf("the image prints %q", out)
+	}
+}
+
+// TestBuildSourcesAndTargets: ADD extracts a local tarball and fetches a
+// URL, SHELL changes the shell form's shell, --target stops at a stage,
+// FROM scratch starts from nothing.
+func TestBuildSourcesAndTargets(t *testing.T) {
+	rmImages(t, "mosstest/add:1", "mosstest/target:1", "mosstest/scratch:1")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "fetched "+r.URL.Path+"\n")
+	}))
+	defer srv.Close()
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	body := "inside the tarball\n"
+	if err := tw.WriteHeader(&tar.Header{Name: "pkg/readme.txt", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(tw, body)
+	tw.Close()
+	ctx := writeContext(t, map[string]string{
+		"pkg.tar": tarball.String(),
+		"Dockerfile": `FROM ` + image + ` AS first
+ADD pkg.tar /opt/
+ADD ` + srv.URL + `/remote.txt /opt/
+SHELL ["/bin/sh", "-xc"]
+RUN echo shell-form > /opt/shell.txt
+CMD ["sh", "-c", "cat /opt/pkg/readme.txt /opt/remote.txt /opt/shell.txt"]
+
+FROM first
+RUN echo second > /opt/second.txt
+`,
+	})
+	mustMoss(t, "build", "-q", "-t", "mosstest/target:1", "--target", "first", ctx)
+	if out := mustMoss(t, "run", "--rm", "mosstest/target:1"); out != "inside the tarball\nfetched /remote.txt\nshell-form\n" {
+		t.Fatalf("ADD and SHELL: %q", out)
+	}
+	if r := moss(t, "run", "--rm", "mosstest/target:1", "cat", "/opt/second.txt"); r.code == 0 {
+		t.Fatal("--target built the stage after the target")
+	}
+	var h []struct{ CreatedBy string }
+	if err := json.Unmarshal([]byte(mustMoss(t, "history", "--no-trunc", "--format", "json", "mosstest/target:1")), &h); err != nil {
+		// history --format json prints one object per line.
+		for _, line := range strings.Split(strings.TrimSpace(mustMoss(t, "history", "--no-trunc", "--format", "json", "mosstest/target:1")), "\n") {
+			var e struct{ CreatedBy string }
+			if json.Unmarshal([]byte(line), &e) == nil {
+				h = append(h, e)
+			}
+		}
+	}
+	found := false
+	for _, e := range h {
+		if strings.Contains(e.CreatedBy, "/bin/sh -xc echo shell-form") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the RUN under SHELL is not in the history: %+v", h)
+	}
+	scratch := writeContext(t, map[string]string{
+		"Dockerfile": "FROM scratch\nCOPY hello.txt /\nCMD [\"/hello.txt\"]\n", "hello.txt": "hi\n",
+	})
+	mustMoss(t, "build", "-q", "-t", "mosstest/scratch:1", scratch)
+	var insp []struct {
+		RootFS struct{ Layers []string }
+	}
+	if err := json.Unmarshal([]byte(mustMoss(t, "image", "inspect", "mosstest/scratch:1")), &insp); err != nil || len(insp) != 1 || len(insp[0].RootFS.Layers) != 1 {
+		t.Fatalf("FROM scratch image: %v %+v", err, insp)
+	}
+	tmp := filepath.Join(t.TempDir(), "scratch.tar")
+	mustMoss(t, "create", "--name", "scratchctr", "mosstest/scratch:1")
+	defer moss(t, "rm", "scratchctr")
+	mustMoss(t, "export", "-o", tmp, "scratchctr")
+	data, err := os.ReadFile(tmp)
+	if err != nil || !bytes.Contains(data, []byte("hi\n")) {
+		t.Fatalf("the scratch image's file: %v", err)
 	}
 }

@@ -461,7 +461,7 @@ func (bl *builder) command(ctx context.Context, st *stageState, c instructions.C
 			dir = path.Join("/", cfg.WorkingDir, dir)
 		}
 		cfg.WorkingDir = path.Clean(dir)
-		return bl.layer(ctx, st, cfg, c.String(), "", func(s Step) error {
+		return bl.layer(ctx, st, cfg, "/bin/sh -c #(nop) "+c.String(), "", func(s Step) error {
 			p, err := securejoin.SecureJoin(s.Root(), cfg.WorkingDir)
 			if err != nil {
 				return err
@@ -477,7 +477,8 @@ func (bl *builder) command(ctx context.Context, st *stageState, c instructions.C
 			return invalid("RUN needs a command")
 		}
 		argsKey := strings.Join(st.args, "\n")
-		return bl.layer(ctx, st, cfg, c.String(), argsKey, func(s Step) error {
+		// The history shows the command as it ran, in the stage's shell.
+		return bl.layer(ctx, st, cfg, strings.Join(argv, " "), argsKey, func(s Step) error {
 			err := s.Run(ctx, argv, st.args, cfg, bl.o.Network, bl.out)
 			var ee *ExitError
 			if errors.As(err, &ee) {
@@ -486,7 +487,7 @@ func (bl *builder) command(ctx context.Context, st *stageState, c instructions.C
 			return err
 		})
 	case *instructions.CopyCommand:
-		return bl.copy(ctx, st, cfg, c.String(), copySpec{
+		return bl.copy(ctx, st, cfg, copySpec{
 			sources: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath, from: c.From,
 			chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns,
 		})
@@ -494,7 +495,7 @@ func (bl *builder) command(ctx context.Context, st *stageState, c instructions.C
 		if c.Checksum != "" {
 			return invalid("ADD --checksum needs BuildKit, which Moss's builder is not")
 		}
-		return bl.copy(ctx, st, cfg, c.String(), copySpec{
+		return bl.copy(ctx, st, cfg, copySpec{
 			sources: c.SourcePaths, contents: c.SourceContents, dest: c.DestPath,
 			chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, add: true,
 		})
@@ -563,11 +564,12 @@ func (bl *builder) derive(ctx context.Context, base *Image, cfg Config, createdB
 }
 
 // layer is an instruction that changes the file system: do runs in a
-// working container of the stage's image, which is then committed. The
-// cache key is the parent, the instruction and inputs (the digest of
+// working container of the stage's image, which is then committed with
+// createdBy in its history. The cache key is the parent, createdBy and
+// inputs (the digest of
 // what is copied, or the build arguments a RUN sees).
-func (bl *builder) layer(ctx context.Context, st *stageState, cfg Config, instr, inputs string, do func(Step) error) error {
-	key := bl.cache.key(st.img, instr, inputs)
+func (bl *builder) layer(ctx context.Context, st *stageState, cfg Config, createdBy, inputs string, do func(Step) error) error {
+	key := bl.cache.key(st.img, createdBy, inputs)
 	if img := bl.cache.get(key, bl.o.NoCache); img != nil {
 		fmt.Fprintln(bl.out, " ---> Using cache")
 		st.img, st.cfg = img, img.Config
@@ -581,22 +583,13 @@ func (bl *builder) layer(ctx context.Context, st *stageState, cfg Config, instr,
 		s.Discard()
 		return err
 	}
-	img, err := s.Commit(ctx, cfg, createdByOf(instr))
+	img, err := s.Commit(ctx, cfg, createdBy)
 	if err != nil {
 		return err
 	}
 	bl.cache.put(key, img.ID)
 	st.img, st.cfg = img, cfg
 	return bl.show(img)
-}
-
-// createdByOf is the history's created_by of an instruction, as Docker's
-// legacy builder writes it.
-func createdByOf(instr string) string {
-	if rest, ok := strings.CutPrefix(instr, "RUN "); ok {
-		return "/bin/sh -c " + rest
-	}
-	return "/bin/sh -c #(nop) " + instr
 }
 
 func setEnv(env []string, k, v string) []string {

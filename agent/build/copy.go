@@ -49,7 +49,7 @@ type source struct {
 	data      *instructions.SourceContent
 }
 
-func (bl *builder) copy(ctx context.Context, st *stageState, cfg Config, instr string, c copySpec) error {
+func (bl *builder) copy(ctx context.Context, st *stageState, cfg Config, c copySpec) error {
 	what := "COPY"
 	if c.add {
 		what = "ADD"
@@ -120,7 +120,7 @@ func (bl *builder) copy(ctx context.Context, st *stageState, cfg Config, instr s
 		}
 	}
 	sum := hex.EncodeToString(digest.Sum(nil))
-	createdBy := fmt.Sprintf("%s file:%s in %s", what, sum, c.dest)
+	createdBy := fmt.Sprintf("/bin/sh -c #(nop) %s file:%s in %s", what, sum, c.dest)
 	return bl.layer(ctx, st, cfg, createdBy, "", func(s Step) error {
 		uid, gid, err := resolveChown(s.Root(), c.chown)
 		if err != nil {
