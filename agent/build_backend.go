@@ -82,6 +82,11 @@ func (b buildBackend) Start(ctx context.Context, base *build.Image) (build.Step,
 	return &buildStep{a: b.a, base: base}, nil
 }
 
+func (b buildBackend) Remove(id string) error {
+	_, _, err := b.a.store.RemoveImage(id, false)
+	return err
+}
+
 func (b buildBackend) Tag(id, ref string) error {
 	if err := b.a.store.Tag(id, ref); err != nil {
 		return imageErr(err, ref)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -165,28 +166,30 @@ func rmImages(t *testing.T, refs ...string) {
 // TestBuildBadInput: an unknown instruction, a missing COPY source and a
 // failing RUN fail with the line and the reason; nothing is tagged.
 func TestBuildBadInput(t *testing.T) {
-	before := mustMoss(t, "images", "-q")
+	before := mustMoss(t, "images", "-a", "-q")
 	for _, tc := range []struct {
 		dockerfile, want string
+		line             int
 	}{
-		{"FROM " + image + "\nFROBNICATE x\n", "unknown instruction: FROBNICATE"},
-		{"FROM " + image + "\nCOPY missing.txt /x\n", "missing.txt"},
-		{"FROM " + image + "\nRUN false\n", "The command '/bin/sh -c false' returned a non-zero code: 1"},
-		{"FROM nosuch/image:1\n", "nosuch/image"},
+		{"FROM " + image + "\nFROBNICATE x\n", "unknown instruction: FROBNICATE", 2},
+		{"FROM " + image + "\nCOPY missing.txt /x\n", "missing.txt", 2},
+		// Steps that worked before the failing one leave no image.
+		{"FROM " + image + "\nENV X=1\nRUN touch /y\nRUN false\n", "The command '/bin/sh -c false' returned a non-zero code: 1", 4},
+		{"FROM nosuch/image:1\n", "nosuch/image", 0},
 	} {
 		ctx := writeContext(t, map[string]string{"Dockerfile": tc.dockerfile})
 		r := moss(t, "build", "-t", "mosstest/bad:1", ctx)
 		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("build of %q: exit %d, stderr %q; want an error with %q", tc.dockerfile, r.code, r.stderr, tc.want)
 		}
-		if tc.want != "nosuch/image" && !strings.Contains(r.stderr, "Dockerfile:2") && !strings.Contains(r.stderr, "line 2") {
+		if l := strconv.Itoa(tc.line); tc.line > 0 && !strings.Contains(r.stderr, "Dockerfile:"+l) && !strings.Contains(r.stderr, "line "+l) {
 			t.Errorf("build of %q: the error does not name the line: %q", tc.dockerfile, r.stderr)
 		}
 	}
 	if moss(t, "image", "inspect", "mosstest/bad:1").code == 0 {
 		t.Error("a failed build tagged its image")
 	}
-	if after := mustMoss(t, "images", "-q"); after != before {
+	if after := mustMoss(t, "images", "-a", "-q"); after != before {
 		t.Errorf("images changed: %q → %q", before, after)
 	}
 }

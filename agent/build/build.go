@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -55,6 +56,8 @@ type Backend interface {
 	Root(ctx context.Context, img *Image) (root string, release func(), err error)
 	// Tag names an image.
 	Tag(id, ref string) error
+	// Remove deletes an image a failed build made.
+	Remove(id string) error
 }
 
 // Step is a working container of a build step.
@@ -148,6 +151,9 @@ type builder struct {
 	steps   int
 	used    map[string]bool // build arguments some ARG declared
 	metaEnv []string        // the global ARGs, for FROM
+	// made are the images this build made, for removal when it fails:
+	// a failed build leaves the store as it was.
+	made []string
 }
 
 // Build runs the build and returns the final image, tagged.
@@ -210,9 +216,18 @@ func Build(ctx context.Context, b Backend, o Options) (*Image, error) {
 		}
 	}
 	var img *Image
+	defer func() {
+		if img == nil {
+			bl.undo()
+		}
+	}()
 	for i := range stages {
-		if img, err = bl.stage(ctx, i, &stages[i]); err != nil {
+		var si *Image
+		if si, err = bl.stage(ctx, i, &stages[i]); err != nil {
 			return nil, err
+		}
+		if i == len(stages)-1 {
+			img = si
 		}
 	}
 	if len(o.Labels) > 0 {
@@ -224,9 +239,12 @@ func Build(ctx context.Context, b Backend, o Options) (*Image, error) {
 			cfg.Labels[k] = o.Labels[k]
 			parts = append(parts, fmt.Sprintf("%q=%q", k, o.Labels[k]))
 		}
-		if img, err = bl.derive(ctx, img, cfg, "LABEL "+strings.Join(parts, " ")); err != nil {
+		labelled, err := bl.derive(ctx, img, cfg, "LABEL "+strings.Join(parts, " "))
+		if err != nil {
+			img = nil
 			return nil, err
 		}
+		img = labelled
 	}
 	var unused []string
 	for k := range o.BuildArgs {
@@ -241,6 +259,7 @@ func Build(ctx context.Context, b Backend, o Options) (*Image, error) {
 	fmt.Fprintf(bl.out, "Successfully built %s\n", short(img.ID))
 	for _, t := range o.Tags {
 		if err := b.Tag(img.ID, t); err != nil {
+			img = nil
 			return nil, err
 		}
 		fmt.Fprintf(bl.out, "Successfully tagged %s\n", withTag(t))
@@ -287,7 +306,12 @@ func (bl *builder) stage(ctx context.Context, idx int, s *instructions.Stage) (*
 	}
 	fmt.Fprintf(bl.out, "Step %d/%d : %s\n", bl.step, bl.steps, s.SourceCode)
 	if s.Platform != "" {
-		fmt.Fprintf(bl.out, "[Warning] FROM --platform=%s is ignored: this build runs for the host's platform\n", s.Platform)
+		host := "linux/" + runtime.GOARCH
+		env := append([]string{"BUILDPLATFORM=" + host, "TARGETPLATFORM=" + host}, bl.metaEnv...)
+		p, _, _ := bl.lex.ProcessWord(s.Platform, shell.EnvsFromSlice(env))
+		if p != host && !strings.HasPrefix(p, host+"/") {
+			fmt.Fprintf(bl.out, "[Warning] FROM --platform=%s is ignored: this build runs for the host's platform, %s\n", p, host)
+		}
 	}
 	st := &stageState{}
 	switch i, ok := bl.names[strings.ToLower(base)]; {
@@ -560,7 +584,18 @@ func (bl *builder) config(ctx context.Context, st *stageState, cfg Config, c ins
 }
 
 func (bl *builder) derive(ctx context.Context, base *Image, cfg Config, createdBy string) (*Image, error) {
-	return bl.b.Derive(ctx, base, cfg, createdBy)
+	img, err := bl.b.Derive(ctx, base, cfg, createdBy)
+	if err == nil {
+		bl.made = append(bl.made, img.ID)
+	}
+	return img, err
+}
+
+// undo removes what a failed build made, newest first.
+func (bl *builder) undo() {
+	for i := len(bl.made) - 1; i >= 0; i-- {
+		_ = bl.b.Remove(bl.made[i])
+	}
 }
 
 // layer is an instruction that changes the file system: do runs in a
@@ -587,6 +622,7 @@ func (bl *builder) layer(ctx context.Context, st *stageState, cfg Config, create
 	if err != nil {
 		return err
 	}
+	bl.made = append(bl.made, img.ID)
 	bl.cache.put(key, img.ID)
 	st.img, st.cfg = img, cfg
 	return bl.show(img)
