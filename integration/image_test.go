@@ -115,7 +115,8 @@ func TestBadInput(t *testing.T) {
 		msg  []string
 		code int // 0: any non-zero status
 	}{
-		{"unknown image", []string{"run", "--rm", "no/such-image:1", "true"}, []string{"No such image", "not found"}, 125},
+		{"unknown image", []string{"run", "--rm", "no/such-image:1", "true"}, []string{"Unable to find image 'no/such-image:1' locally"}, 125},
+		{"unknown image, no pull", []string{"run", "--rm", "--pull", "never", "no/such-image:1", "true"}, []string{"No such image"}, 125},
 		{"invalid name", []string{"create", "--name", "bad name!", image, "true"}, []string{"Invalid container name"}, 125},
 		{"duplicate name", []string{"create", "--name", "taken", image, "true"}, []string{"already in use"}, 125},
 		{"rm running", []string{"rm", "busy"}, []string{"stop", "force"}, 0},
