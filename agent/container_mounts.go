@@ -589,6 +589,7 @@ func (a *Agent) mountVolumes(c *Container, rootfs string, vm *volumeMounts) ([]s
 				}
 			}
 			if v, err := a.volume(m.Name); err == nil {
+				a.noteMountpoint(v, vm.paths[i])
 				a.volumeEvent(v, events.ActionMount, map[string]string{"container": c.ID, "destination": m.Destination, "read/write": strconv.FormatBool(m.RW)})
 			}
 		case mountBind:

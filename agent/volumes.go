@@ -181,6 +181,25 @@ func (a *Agent) createVolume(ctx context.Context, name, driver string, opts, lab
 	return v, nil
 }
 
+// noteMountpoint records where a driver mounted a volume when its record
+// says otherwise (drivers that only know it once mounted), for inspect.
+func (a *Agent) noteMountpoint(v *Volume, path string) {
+	a.vols.mu.Lock()
+	if v.Mountpoint == path || path == "" {
+		a.vols.mu.Unlock()
+		return
+	}
+	nv := *v
+	nv.Mountpoint = path
+	if cur, ok := a.vols.byName[v.Name]; ok && cur == v {
+		a.vols.byName[v.Name] = &nv
+	}
+	a.vols.mu.Unlock()
+	if err := a.saveVolume(&nv); err != nil {
+		a.log.Warn("save volume record", "name", v.Name, "error", err)
+	}
+}
+
 // volumeErr puts a driver's error in Docker's words: "OP NAME: message",
 // with the kind the API needs.
 func volumeErr(op, name string, err error) error {
