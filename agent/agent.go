@@ -31,6 +31,7 @@ import (
 	rkclient "github.com/rootless-containers/rootlesskit/v3/pkg/api/client"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
 
+	"github.com/moss-containers/moss/agent/cgroup"
 	"github.com/moss-containers/moss/agent/rootless"
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/config"
@@ -71,6 +72,9 @@ type Agent struct {
 	spareNetNS *spare.Spare[string]
 	// idle frees memory once requests stop (api.go).
 	idle *time.Timer
+	// cg is what the user may use of cgroups, found once (container_cgroups.go).
+	cg     *cgroup.Setup
+	cgOnce sync.Once
 	// maxGID is the highest group ID of the user namespace.
 	maxGID  uint32
 	started time.Time
@@ -409,8 +413,9 @@ func cloneExe(src, tmpDir string) (*os.File, error) {
 }
 
 // loadContainers reads persisted containers and reconciles their state with
-// their shims: running ones are watched again, ones that ended while no
-// agent ran get their recorded exit status.
+// their shims: running ones are watched again (and health-checked), ones
+// that ended while no agent ran get their recorded exit status; both those
+// and stopped ones are restarted as their restart policy says.
 func (a *Agent) loadContainers() error {
 	entries, err := os.ReadDir(a.dirs.Containers())
 	if err != nil {
@@ -435,13 +440,19 @@ func (a *Agent) loadContainers() error {
 		a.names[c.Name] = c.ID
 		if c.State.Status == "running" || c.State.Status == "removing" {
 			if shim.Alive(a.bundle(c.ID)) {
+				c.mu.Lock()
 				c.State.Status = "running"
+				a.startHealth(c)
+				c.mu.Unlock()
 				go a.watch(c, c.State.Generation)
 				continue
 			}
+			// finish applies the restart policy.
 			st, _ := shim.ReadExit(a.bundle(c.ID))
 			a.finish(c, c.State.Generation, st)
+			continue
 		}
+		a.restartAtBoot(c)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/moss-containers/moss/agent/cgroup"
 	"github.com/moss-containers/moss/agent/spec"
 	"github.com/moss-containers/moss/storage"
 )
@@ -79,7 +79,7 @@ func (a *Agent) postCommit(w http.ResponseWriter, r *http.Request) error {
 
 	var warnings []string
 	if pause && status == "running" {
-		thaw, err := freezeCgroup(a.cgroupPaths(c.ID), 5*time.Second)
+		thaw, err := cgroup.Freeze(a.cgroupPaths(c.ID), 5*time.Second)
 		if err != nil {
 			msg := fmt.Sprintf("container %s was committed without pausing it: %v", shortID(c.ID), err)
 			a.log.Warn(msg)
@@ -595,63 +595,6 @@ func parseHealthcheck(rest string) (*container.HealthConfig, error) {
 		hc.Test = []string{"CMD-SHELL", cmd}
 	}
 	return hc, nil
-}
-
-// cgroupPaths reads the cgroup paths libcontainer recorded for the
-// container: by controller on cgroup v1, "" the unified one on v2.
-func (a *Agent) cgroupPaths(id string) map[string]string {
-	var st struct {
-		CgroupPaths map[string]string `json:"cgroup_paths"`
-	}
-	data, err := os.ReadFile(filepath.Join(a.dirs.RuncRoot(), id, "state.json"))
-	if err == nil {
-		_ = json.Unmarshal(data, &st)
-	}
-	return st.CgroupPaths
-}
-
-// errNoFreezer is freezeCgroup's answer for a container without a
-// freezer of its own.
-var errNoFreezer = errors.New("its cgroup has no freezer (rootless containers get one only where the user is delegated cgroups)")
-
-// freezeCgroup freezes the processes of a container's cgroup (v1 freezer
-// or v2 cgroup.freeze), as docker pause does, waits until they are, and
-// returns the function that thaws them.
-func freezeCgroup(paths map[string]string, timeout time.Duration) (func() error, error) {
-	var file, frozen, thawed string
-	var done func() bool
-	if p := paths["freezer"]; p != "" {
-		file, frozen, thawed = filepath.Join(p, "freezer.state"), "FROZEN", "THAWED"
-		done = func() bool {
-			b, err := os.ReadFile(file)
-			return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
-		}
-	} else if p := paths[""]; p != "" {
-		file, frozen, thawed = filepath.Join(p, "cgroup.freeze"), "1", "0"
-		events := filepath.Join(p, "cgroup.events")
-		done = func() bool {
-			b, err := os.ReadFile(events)
-			return err == nil && strings.Contains(string(b), "frozen 1")
-		}
-	} else {
-		return nil, errNoFreezer
-	}
-	if _, err := os.Stat(file); err != nil {
-		return nil, errNoFreezer
-	}
-	thaw := func() error { return os.WriteFile(file, []byte(thawed), 0o644) }
-	if err := os.WriteFile(file, []byte(frozen), 0o644); err != nil {
-		return nil, fmt.Errorf("freeze its cgroup: %w", err)
-	}
-	deadline := time.Now().Add(timeout)
-	for !done() {
-		if time.Now().After(deadline) {
-			_ = thaw()
-			return nil, fmt.Errorf("its cgroup did not freeze within %v", timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return thaw, nil
 }
 
 func shortID(id string) string {

@@ -26,7 +26,7 @@ func (a *Agent) getContainers(w http.ResponseWriter, r *http.Request) error {
 	}
 	for k := range f {
 		switch k {
-		case "status", "name", "label", "id", "ancestor", "exited":
+		case "status", "name", "label", "id", "ancestor", "exited", "health":
 		default:
 			return kindErr(errInvalid, "invalid filter '%s'", k)
 		}
@@ -36,6 +36,11 @@ func (a *Agent) getContainers(w http.ResponseWriter, r *http.Request) error {
 		case "created", "restarting", "running", "removing", "paused", "exited", "dead":
 		default:
 			return kindErr(errInvalid, "invalid filter 'status=%s'", s)
+		}
+	}
+	for _, h := range f["health"] {
+		if container.ValidateHealthStatus(container.HealthStatus(h)) != nil {
+			return kindErr(errInvalid, "Unrecognised filter value for health: %s", h)
 		}
 	}
 	all := boolParam(r, "all")
@@ -50,7 +55,7 @@ func (a *Agent) getContainers(w http.ResponseWriter, r *http.Request) error {
 		if s.State == "removing" && c.State.Status == "gone" {
 			continue
 		}
-		if !all && len(f["status"]) == 0 && s.State != "running" {
+		if !all && len(f["status"]) == 0 && s.State != "running" && s.State != "restarting" {
 			continue
 		}
 		if !matchContainer(f, c, s) {
@@ -84,6 +89,7 @@ func matchContainer(f map[string][]string, c *Container, s container.Summary) bo
 		anyOf(f["id"], func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
 		anyOf(f["ancestor"], func(v string) bool { return v == c.Image || strings.TrimPrefix(v, "sha256:") == c.ImageID }) &&
 		anyOf(f["exited"], func(v string) bool { return s.State == "exited" && fmt.Sprint(c.State.ExitCode) == v }) &&
+		anyOf(f["health"], func(v string) bool { return healthStatus(s.Health) == v }) &&
 		matchLabels(f["label"], c.Config.Labels)
 }
 
@@ -96,13 +102,15 @@ func (a *Agent) summary(c *Container, now time.Time) container.Summary {
 	st := c.State.Status
 	if st == "gone" {
 		st = "removing"
+	} else if c.State.Restarting {
+		st = "restarting"
 	}
 	s := container.Summary{
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Image, ImageID: "sha256:" + c.ImageID,
 		Command: c.command(), Created: c.Created.Unix(), Ports: portSummary(c),
 		Labels: c.Config.Labels, State: container.ContainerState(st), Status: c.statusString(now),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: a.networkSettings(c).Networks},
-		Mounts:          c.apiMounts(),
+		Mounts:          c.apiMounts(), Health: healthSummary(c),
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -145,10 +153,13 @@ func (a *Agent) inspect(c *Container) container.InspectResponse {
 	if status == "gone" {
 		status = "removing"
 	}
+	if st.Paused && status == "running" {
+		status = "paused"
+	}
 	resp := container.InspectResponse{
 		ID: c.ID, Created: rfc3339(c.Created), Path: path, Args: args,
 		State: &container.State{
-			Status: container.ContainerState(status), Running: st.Status == "running", OOMKilled: st.OOMKilled,
+			Status: container.ContainerState(status), Running: st.Status == "running", Paused: st.Paused && st.Status == "running", OOMKilled: st.OOMKilled,
 			Dead: st.Status == "dead", Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error,
 			StartedAt: rfc3339(st.StartedAt), FinishedAt: rfc3339(st.FinishedAt),
 		},
@@ -161,6 +172,7 @@ func (a *Agent) inspect(c *Container) container.InspectResponse {
 		HostConfig: c.HostConfig, Config: c.Config, Mounts: c.apiMounts(),
 		NetworkSettings: a.networkSettings(c),
 	}
+	inspectPolicy(c, &resp)
 	if data, err := a.store.ContainerLayerData(c.ID); err == nil {
 		resp.GraphDriver = &storage.DriverData{Name: a.store.Driver(), Data: data}
 	}

@@ -152,6 +152,7 @@ func (a *Agent) mossInfo(w http.ResponseWriter, r *http.Request) error {
 		"Kernel": map[string]interface{}{
 			"Version": kernelVersion(), "CgroupVersion": cgroupVersion(),
 		},
+		"Cgroups":     a.cgroupInfo(),
 		"ConfigFiles": files,
 		"Socket":      a.dirs.Socket(),
 		"Warnings":    a.warnings,

@@ -53,20 +53,34 @@ type Container struct {
 	attachers []*pendingAttach
 	// removed is closed when the container is gone.
 	removed chan struct{}
+	// restart is the restart policy's backoff and cancellation
+	// (restart.go); health runs the health check (health.go).
+	restart restartState
+	health  *healthRun
 	mu      sync.Mutex
 }
 
 // State is the container's run state.
 type State struct {
-	Status     string    `json:"status"` // created, running, exited, removing, dead
-	Pid        int       `json:"pid,omitempty"`
-	ExitCode   int       `json:"exit_code"`
-	Error      string    `json:"error,omitempty"`
-	OOMKilled  bool      `json:"oom_killed,omitempty"`
+	Status    string `json:"status"` // created, running, exited, removing, dead
+	Pid       int    `json:"pid,omitempty"`
+	ExitCode  int    `json:"exit_code"`
+	Error     string `json:"error,omitempty"`
+	OOMKilled bool   `json:"oom_killed,omitempty"`
+	// Paused is set while its cgroup is frozen (pause).
+	Paused     bool      `json:"paused,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
 	// Generation counts starts, so waiters can tell a new exit from an old.
 	Generation int `json:"generation"`
+	// RestartCount counts the restarts by the restart policy since the
+	// user last started it; Restarting says one is pending; ManuallyStopped
+	// that the user stopped it (restart.go).
+	RestartCount    int  `json:"restart_count,omitempty"`
+	Restarting      bool `json:"restarting,omitempty"`
+	ManuallyStopped bool `json:"manually_stopped,omitempty"`
+	// Health is the health check's status and last results (health.go).
+	Health *container.Health `json:"health,omitempty"`
 }
 
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
@@ -138,8 +152,20 @@ func (c *Container) statusString(now time.Time) string {
 	s := c.State
 	switch s.Status {
 	case "running":
-		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		up := "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		if s.Paused {
+			up += " (Paused)"
+		}
+		if h := s.Health; h != nil && h.Status == container.Starting {
+			return up + " (health: starting)"
+		} else if h != nil && h.Status != "" {
+			return up + " (" + string(h.Status) + ")"
+		}
+		return up
 	case "exited":
+		if s.Restarting {
+			return fmt.Sprintf("Restarting (%d) %s ago", s.ExitCode, units.HumanDuration(now.Sub(s.FinishedAt)))
+		}
 		if s.FinishedAt.IsZero() {
 			return fmt.Sprintf("Exited (%d)", s.ExitCode)
 		}

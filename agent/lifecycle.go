@@ -38,12 +38,18 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	if err := validateEnv(cfg.Env); err != nil {
 		return nil, nil, err
 	}
+	if err := validateHealth(cfg.Healthcheck); err != nil {
+		return nil, nil, err
+	}
 	host = ptrCopy(host)
 	nets, err := a.resolveNetworks(cfg, host, nc)
 	if err != nil {
 		return nil, nil, err
 	}
-	var warnings []string
+	_, warnings, err := a.checkResources(host)
+	if err != nil {
+		return nil, nil, err
+	}
 	if host.NetworkMode == "host" && (len(host.PortBindings) > 0 || host.PublishAllPorts) {
 		warnings = append(warnings, "Published ports are discarded when using host network mode")
 		host.PortBindings, host.PublishAllPorts = nil, false
@@ -73,6 +79,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 		return nil, nil, kindErr(errInvalid, "no command specified")
 	}
 	merged.Env = spec.MergeEnv(ic.Env, cfg.Env)
+	a.imageDefaults(&merged, img.ID)
 	if merged.WorkingDir == "" {
 		merged.WorkingDir = ic.WorkingDir
 	}
@@ -204,10 +211,7 @@ func validateHost(h *container.HostConfig) error {
 			return kindErr(errInvalid, "unknown log option %q for json-file (max-size, max-file)", k)
 		}
 	}
-	if h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
-		return kindErr(errInvalid, "restart policy %q is not supported yet", h.RestartPolicy.Name)
-	}
-	return nil
+	return validateRestart(h)
 }
 
 var adjectives = []string{"brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "proud", "quiet", "sharp", "tender", "vivid", "witty", "zen"}
@@ -227,14 +231,19 @@ func (a *Agent) generateName() string {
 	}
 }
 
-// start runs a created or exited container.
-func (a *Agent) start(c *Container) error {
+// startRun runs a created or exited container: for the user (restartOf
+// -1; start in restart.go), or for its restart policy after the run of
+// generation restartOf, unless the restart was cancelled since.
+func (a *Agent) startRun(c *Container, restartOf int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if restartOf >= 0 && (!c.State.Restarting || c.State.Generation != restartOf) {
+		return errNotModified
+	}
 	switch c.State.Status {
 	case "running":
 		return errNotModified
-	case "removing", "dead":
+	case "removing", "dead", "gone":
 		return kindErr(errConflict, "container %s is marked for removal and cannot be started", c.ID)
 	}
 	t0 := time.Now()
@@ -285,7 +294,9 @@ func (a *Agent) start(c *Container) error {
 		return &startError{err: err}
 	}
 	c.Rootfs = rootfs
-	c.State = State{Status: "running", Pid: pid, StartedAt: time.Now().UTC(), Generation: c.State.Generation + 1}
+	c.State = State{Status: "running", Pid: pid, StartedAt: time.Now().UTC(), Generation: c.State.Generation + 1,
+		RestartCount: c.State.RestartCount, ManuallyStopped: c.State.ManuallyStopped, Health: c.State.Health}
+	a.startHealth(c)
 	if err := a.save(c); err != nil {
 		a.log.Error("save state", "id", c.ID, "error", err)
 	}
@@ -336,6 +347,9 @@ func (a *Agent) launch(c *Container, rootfs string, ns *netSetup, mounts []specs
 		if errors.Is(err, spec.ErrInvalid) {
 			return 0, kindErr(errInvalid, "%s", err.Error())
 		}
+		return 0, err
+	}
+	if err := a.prepareCgroups(c); err != nil {
 		return 0, err
 	}
 	data, err := json.Marshal(s)
@@ -457,6 +471,7 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 	}
 	c.State.Pid = 0
 	c.Rootfs = ""
+	restartIn, restart := a.policyAfterExit(c)
 	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
 	if auto {
 		// Removed next: its volumes are released in the background.
@@ -478,8 +493,15 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 	}
 	c.notify()
 	code := strconv.Itoa(c.State.ExitCode)
+	oom := c.State.OOMKilled
 	c.mu.Unlock()
+	if oom {
+		a.containerEvent(c, events.ActionOOM, nil)
+	}
 	a.containerEvent(c, events.ActionDie, map[string]string{"exitCode": code})
+	if restart {
+		a.restartLater(c, gen, restartIn)
+	}
 	if auto {
 		// Removal unmounts and deletes the layer; the metadata is only
 		// written when that fails. As docker, --rm takes the anonymous
@@ -516,6 +538,9 @@ func (c *Container) stopSignal() syscall.Signal {
 func (a *Agent) kill(c *Container, sig syscall.Signal) error {
 	c.mu.Lock()
 	running := c.State.Status == "running"
+	if running {
+		c.userStopped(sig, false)
+	}
 	c.mu.Unlock()
 	if !running {
 		return kindErr(errConflict, "Cannot kill container: %s: Container %s is not running", c.ID, c.ID)
@@ -531,9 +556,20 @@ func (a *Agent) kill(c *Container, sig syscall.Signal) error {
 func (a *Agent) stop(c *Container, sig syscall.Signal, timeout time.Duration) error {
 	c.mu.Lock()
 	if c.State.Status != "running" {
+		cancelled := c.userStopped(sig, true)
+		if cancelled {
+			if err := a.save(c); err != nil {
+				a.log.Error("save state", "id", c.ID, "error", err)
+			}
+			c.notify()
+		}
 		c.mu.Unlock()
+		if cancelled {
+			return nil
+		}
 		return errNotModified
 	}
+	c.userStopped(sig, true)
 	gen := c.State.Generation
 	c.mu.Unlock()
 	if sig == 0 {

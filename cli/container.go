@@ -24,6 +24,9 @@ func (a *app) addContainerCommands(root *cobra.Command) {
 		target.AddCommand(a.runCmd(), a.createCmd(), a.startCmd(), a.stopCmd(), a.killCmd(), a.restartCmd(),
 			a.rmCmd(target == grp), a.psCmd(target == grp), a.logsCmd(), a.waitCmd(), a.renameCmd(), a.execCmd(), a.attachCmd(), a.topCmd(), a.cpCmd(), a.exportCmd(), a.diffCmd(), a.portCmd())
 	}
+	for _, target := range []*cobra.Command{root, grp} {
+		target.AddCommand(a.resourceCmds()...)
+	}
 	grp.AddCommand(a.pruneCmd(), a.inspectCmd("container"))
 	root.AddCommand(grp, a.inspectCmd(""))
 }

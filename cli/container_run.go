@@ -35,6 +35,8 @@ type runOptions struct {
 	volumes, tmpfs, volumesFrom                                        listOpt
 	volumeDriver                                                       string
 	mounts                                                             mountOpt
+	policy                                                             policyOptions
+	resources                                                          resourceOptions
 
 	// Set from the flag set: an empty --entrypoint resets the image's, and
 	// --stop-timeout is only sent when given.
@@ -95,6 +97,8 @@ func (o *runOptions) addFlags(fs *pflag.FlagSet, run bool) {
 	fs.StringVar(&o.volumeDriver, "volume-driver", "", "Optional volume driver for the container")
 	fs.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file)")
 	fs.StringArrayVar(&o.logOpt, "log-opt", nil, "Log driver options (max-size, max-file)")
+	o.policy.addFlags(fs)
+	o.resources.addFlags(fs, false)
 	// -h is the host name, as in docker: help is --help only.
 	fs.Bool("help", false, "Print usage")
 }
@@ -172,6 +176,12 @@ func (o *runOptions) request(image string, cmd []string) (*container.CreateReque
 		DNSSearch: o.dnsSearch, DNSOptions: o.dnsOption, ExtraHosts: o.addHost.vals,
 		PublishAllPorts: o.publishAll, Mounts: o.mounts.values, Tmpfs: parseTmpfs(o.tmpfs.vals),
 		VolumesFrom: o.volumesFrom.vals, VolumeDriver: o.volumeDriver,
+	}
+	if err := o.policy.apply(cfg, host); err != nil {
+		return nil, err
+	}
+	if err := o.resources.apply(&host.Resources, host); err != nil {
+		return nil, err
 	}
 	if host.Binds, cfg.Volumes, err = parseVolumes(o.volumes.vals); err != nil {
 		return nil, err

@@ -30,6 +30,9 @@ type Config struct {
 	Plugins Plugins `toml:"plugins"`
 	// Registries configures image registries (pull, push, login).
 	Registries Registries `toml:"registries"`
+	// Cgroups says which cgroups containers get and what a limit that
+	// cannot be applied does.
+	Cgroups Cgroups `toml:"cgroups"`
 
 	// Files lists the configuration files that were read, in order.
 	Files []string `toml:"-"`
@@ -108,6 +111,65 @@ type Registries struct {
 	Insecure []string `toml:"insecure"`
 }
 
+// Cgroups configures the cgroups of containers. Rootless, Moss can use
+// only cgroups delegated to the user.
+type Cgroups struct {
+	// V2 is a writable cgroup v2 directory (not holding processes itself)
+	// whose children the containers' cgroups become. Empty (the
+	// default): on a cgroup v2 host, the subtree systemd delegated to the
+	// user, with a "moss" cgroup in it.
+	V2 string `toml:"v2"`
+	// V1 names, by controller (memory, cpu, cpuacct, cpuset, pids, blkio,
+	// freezer), a cgroup v1 directory an administrator delegated to the
+	// user (it and its files chowned to them): v1 = { memory =
+	// "/sys/fs/cgroup/memory/moss-alice", … }. cpuacct defaults to cpu's
+	// directory where the two are mounted together. Setting it uses v1.
+	V1 map[string]string `toml:"v1"`
+	// Unsupported is what a limit does that no delegated controller can
+	// apply: "error" (the default: the container is not created or
+	// started, with the reason and the fix) or "warn" (it runs without
+	// that limit, and the create answer and the agent's log say so).
+	Unsupported string `toml:"unsupported"`
+}
+
+// CgroupV1Controllers are the keys cgroups.v1 takes.
+var CgroupV1Controllers = []string{"blkio", "cpu", "cpuacct", "cpuset", "freezer", "memory", "pids"}
+
+// Warn reports whether limits that cannot be applied only warn.
+func (c Cgroups) Warn() bool { return c.Unsupported == "warn" }
+
+func (c Cgroups) validate() error {
+	switch c.Unsupported {
+	case "", "error", "warn":
+	default:
+		return fmt.Errorf("cgroups.unsupported %q: must be error or warn", c.Unsupported)
+	}
+	if c.V2 != "" && !filepath.IsAbs(c.V2) {
+		return fmt.Errorf("cgroups.v2 %q: must be an absolute path", c.V2)
+	}
+	if c.V2 != "" && len(c.V1) > 0 {
+		return fmt.Errorf("cgroups.v2 %q and cgroups.v1: set one of them", c.V2)
+	}
+	keys := make([]string, 0, len(c.V1))
+	for k := range c.V1 {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		known := false
+		for _, c := range CgroupV1Controllers {
+			known = known || c == k
+		}
+		if !known {
+			return fmt.Errorf("cgroups.v1 key %q: must be one of %s", k, strings.Join(CgroupV1Controllers, ", "))
+		}
+		if v := c.V1[k]; !filepath.IsAbs(v) {
+			return fmt.Errorf("cgroups.v1.%s %q: must be an absolute path", k, v)
+		}
+	}
+	return nil
+}
+
 // Timeout is HandshakeTimeout parsed (validate has checked it).
 func (p Plugins) Timeout() time.Duration {
 	d, _ := time.ParseDuration(p.HandshakeTimeout)
@@ -176,6 +238,7 @@ func knownKeys() []string {
 		"idmap.source", "runtime.seccomp", "runtime.seccomp_32bit",
 		"plugins.dirs", "plugins.options.NAME", "plugins.handshake_timeout",
 		"registries.search", "registries.insecure",
+		"cgroups.v2", "cgroups.v1", "cgroups.unsupported",
 	}
 	sort.Strings(keys)
 	return keys
@@ -192,6 +255,9 @@ func (c Config) validate() error {
 		return err
 	}
 	if err := c.Registries.validate(); err != nil {
+		return err
+	}
+	if err := c.Cgroups.validate(); err != nil {
 		return err
 	}
 	return c.IDMap.validate()

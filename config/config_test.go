@@ -37,6 +37,14 @@ func TestLoad(t *testing.T) {
 				t.Fatalf("registries not read: %+v", c.Registries)
 			}
 		}},
+		{name: "cgroups v1", content: "[cgroups]\nunsupported = \"warn\"\nv1 = { memory = \"/sys/fs/cgroup/memory/moss-u\", pids = \"/sys/fs/cgroup/pids/moss-u\" }\n", check: func(t *testing.T, c Config) {
+			if !c.Cgroups.Warn() || c.Cgroups.V1["memory"] != "/sys/fs/cgroup/memory/moss-u" || len(c.Cgroups.V1) != 2 {
+				t.Fatalf("cgroups not read: %+v", c.Cgroups)
+			}
+		}},
+		{name: "cgroups bad controller", content: "[cgroups]\nv1 = { memroy = \"/sys/fs/cgroup/memory/x\" }\n", wantErr: `cgroups.v1 key "memroy"`},
+		{name: "cgroups relative", content: "[cgroups]\nv2 = \"moss\"\n", wantErr: `cgroups.v2 "moss": must be an absolute path`},
+		{name: "cgroups bad mode", content: "[cgroups]\nunsupported = \"ignore\"\n", wantErr: `cgroups.unsupported "ignore"`},
 		{name: "search with scheme", content: "[registries]\nsearch = [\"https://quay.io\"]\n", wantErr: `registries.search "https://quay.io"`},
 		{name: "search with path", content: "[registries]\nsearch = [\"quay.io/org\"]\n", wantErr: `registries.search "quay.io/org"`},
 		{name: "bad insecure", content: "[registries]\ninsecure = [\"10.0.0.0/99\"]\n", wantErr: `registries.insecure "10.0.0.0/99"`},

@@ -77,4 +77,25 @@ for u in mosstest; do
 	printf '[storage]\ndriver = "overlay"\n' >"$home/.config/containers/storage.conf"
 	chown "$u:$u" "$home/.config/containers/containers.conf" "$home/.config/containers/storage.conf"
 done
-echo "prepare-host: ready (users mosstest, mossnosub; /dev/net/tun and /dev/fuse 0666; / shared)"
+# cgroups for mosstest's containers: on cgroup v1 (this host's hybrid
+# layout binds every controller to v1) a user gets limits only where root
+# delegated a subtree: a directory per controller, it and its files owned
+# by the user. The integration tests name them in the user's moss.toml
+# ([cgroups] v1). On a pure cgroup v2 host systemd delegates instead.
+cgroups_v1=""
+if [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then
+	for c in memory cpu cpuacct pids freezer blkio cpuset; do
+		mnt=/sys/fs/cgroup/$c
+		[ -d "$mnt" ] || continue
+		d=$mnt/moss-mosstest
+		mkdir -p "$d"
+		if [ "$c" = cpuset ]; then
+			# A cpuset without CPUs or memory nodes takes no tasks.
+			cat "$mnt/cpuset.cpus" >"$d/cpuset.cpus"
+			cat "$mnt/cpuset.mems" >"$d/cpuset.mems"
+		fi
+		chown -R mosstest:mosstest "$d"
+		cgroups_v1="$cgroups_v1 $c"
+	done
+fi
+echo "prepare-host: ready (users mosstest, mossnosub; /dev/net/tun and /dev/fuse 0666; / shared; cgroup v1 subtrees moss-mosstest:${cgroups_v1:- none})"

@@ -28,6 +28,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/moss-containers/moss/agent/cgroup"
 	"github.com/moss-containers/moss/internal/atomicfile"
 )
 
@@ -99,6 +100,8 @@ type shim struct {
 	stderr    *os.File // nil with a TTY
 	tty       bool
 	listener  *net.UnixListener
+	// cgroups are the container's own (cgroup.File), removed when it ends.
+	cgroups map[string]string
 
 	// attached and waiting are connections to hand over to the supervisor.
 	attached []handedConn
@@ -215,6 +218,23 @@ func (s *shim) create() error {
 	})
 	if err != nil {
 		return fmt.Errorf("container config: %w", err)
+	}
+	cg, err := cgroup.Read(s.opts.Bundle)
+	if err != nil {
+		return fmt.Errorf("read cgroups: %w", err)
+	}
+	if cg != nil {
+		s.cgroups = cg.Paths
+		// In libcontainer's hooks the init is still root in the user
+		// namespace (the user's own ID), which cgroup v1 needs of a
+		// process moved by its owner; its cgroups are not libcontainer's
+		// (it cannot take a path per v1 controller).
+		if cfg.Hooks == nil {
+			cfg.Hooks = configs.Hooks{}
+		}
+		cfg.Hooks[configs.CreateRuntime] = append(cfg.Hooks[configs.CreateRuntime], configs.NewFunctionHook(func(st *specs.State) error {
+			return cgroup.Join(cg.Paths, st.Pid, cg.Resources)
+		}))
 	}
 	trace("configured")
 	c, err := libcontainer.Create(s.opts.RuncRoot, s.opts.ID, cfg)
@@ -481,6 +501,9 @@ func (s *shim) handOff() error {
 		for _, p := range st.CgroupPaths {
 			cgroups = append(cgroups, p)
 		}
+	}
+	for _, p := range s.cgroups {
+		cgroups = append(cgroups, p)
 	}
 	env := []string{
 		envSupervisor + "=1",

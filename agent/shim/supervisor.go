@@ -198,8 +198,35 @@ static void sv_output(int which, const char *p, size_t n) {
 	}
 }
 
+// sv_oom_killed reports whether the kernel's OOM killer ended a process
+// of the container's cgroups: "oom_kill N" in memory.events (v2) or
+// memory.oom_control (v1), read before the cgroups are removed.
+static int sv_oom_killed(void) {
+	if (!sv_cgroups || !*sv_cgroups) return 0;
+	int oom = 0;
+	char *list = strdup(sv_cgroups), *save = NULL;
+	for (char *p = strtok_r(list, "\n", &save); p && !oom; p = strtok_r(NULL, "\n", &save)) {
+		static const char *files[] = {"memory.events", "memory.oom_control"};
+		for (int i = 0; i < 2 && !oom; i++) {
+			char path[4200], buf[1024];
+			snprintf(path, sizeof(path), "%s/%s", p, files[i]);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0) continue;
+			ssize_t n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n <= 0) continue;
+			buf[n] = 0;
+			char *k = strstr(buf, "oom_kill ");
+			if (k && (k == buf || k[-1] == '\n') && atol(k + 9) > 0) oom = 1;
+		}
+	}
+	free(list);
+	return oom;
+}
+
 static void sv_exit_json(char *out, size_t n) {
-	snprintf(out, n, "{\"code\":%d,\"signal\":%d,\"finished_at\":\"%s\"}", sv_code, sv_sig, sv_finished);
+	snprintf(out, n, "{\"code\":%d,\"signal\":%d,\"oom_killed\":%s,\"finished_at\":\"%s\"}", sv_code, sv_sig,
+		 sv_oom_killed() ? "true" : "false", sv_finished);
 }
 
 static void sv_reply(int fd, const char *s) {

@@ -111,6 +111,10 @@ func Build(in Input) (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	rlimits, err := Rlimits(host.Ulimits)
+	if err != nil {
+		return nil, err
+	}
 	seccompOn := in.Seccomp && !host.Privileged && !unconfined
 	hostname := cfg.Hostname
 	s := &specs.Spec{
@@ -124,7 +128,7 @@ func Build(in Input) (*specs.Spec, error) {
 			User:            specs.User{UID: uint32(u.Uid), GID: uint32(u.Gid), AdditionalGids: additionalGids(u.Sgids)},
 			Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
 			NoNewPrivileges: noNewPriv,
-			Rlimits:         []specs.POSIXRlimit{},
+			Rlimits:         rlimits,
 			Terminal:        cfg.Tty,
 		},
 		Mounts: mounts(in, host, withInit),

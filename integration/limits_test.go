@@ -1,0 +1,240 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// v1Delegated returns the cgroup v1 directories hack/prepare-host.sh
+// delegates to the user, by controller; it skips the test without them.
+func v1Delegated(t *testing.T) map[string]string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, c := range []string{"memory", "cpu", "cpuacct", "pids", "freezer", "blkio", "cpuset"} {
+		d := filepath.Join("/sys/fs/cgroup", c, "moss-"+u.Username)
+		if st, err := os.Stat(d); err == nil && st.IsDir() && syscall.Access(filepath.Join(d, "cgroup.procs"), 2) == nil {
+			out[c] = d
+		}
+	}
+	if out["memory"] == "" || out["pids"] == "" || out["freezer"] == "" || out["cpu"] == "" || out["cpuacct"] == "" {
+		t.Skip("no delegated cgroup v1 subtree (hack/prepare-host.sh makes them)")
+	}
+	return out
+}
+
+// withCgroupConfig writes the user's moss.toml naming the delegated
+// subtrees and restarts the agent; the clean-up restores the default.
+func withCgroupConfig(t *testing.T, v1 map[string]string, extra string) {
+	t.Helper()
+	cfgDir := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "moss")
+	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var kv []string
+	for c, d := range v1 {
+		kv = append(kv, fmt.Sprintf("%s = %q", c, d))
+	}
+	cfgFile := filepath.Join(cfgDir, "moss.toml")
+	body := "[cgroups]\n" + extra
+	if v1 != nil {
+		body += "v1 = { " + strings.Join(kv, ", ") + " }\n"
+	}
+	if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	restartAgent(t)
+	t.Cleanup(func() {
+		os.Remove(cfgFile)
+		restartAgent(t)
+	})
+}
+
+func restartAgent(t *testing.T) {
+	old := agentPID()
+	_ = syscall.Kill(old, syscall.SIGTERM)
+	waitGone(old, 10*time.Second)
+	mustMoss(t, "version")
+}
+
+func readInt(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return n
+}
+
+func containerID(t *testing.T, name string) string {
+	return strings.TrimSpace(mustMoss(t, "inspect", "-f", "{{.Id}}", name))
+}
+
+func TestLimits(t *testing.T) {
+	v1 := v1Delegated(t)
+	withCgroupConfig(t, v1, "")
+	if out := mustMoss(t, "info"); !strings.Contains(out, "memory") || !strings.Contains(out, v1["memory"]) {
+		t.Fatalf("info does not show the delegated controllers:\n%s", out)
+	}
+
+	t.Run("BadInput", func(t *testing.T) {
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"-m", "1k"}, "Minimum memory limit allowed is 6MB"},
+			{[]string{"--cpus", "-1"}, "Range of CPUs is from 0.01"},
+			{[]string{"--cpuset-cpus", "99"}, "Requested CPUs are not available - requested 99"},
+			{[]string{"--blkio-weight", "5"}, "Range of blkio weight is from 10 to 1000"},
+			{[]string{"--memory-swap", "64m"}, "You should always set the Memory limit"},
+		} {
+			r := moss(t, append(append([]string{"run", "--rm"}, c.args...), image, "true")...)
+			if r.code != 125 || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("run %v: %+v, want code 125 and %q", c.args, r, c.want)
+			}
+		}
+	})
+
+	t.Run("OOM", func(t *testing.T) {
+		rmf(t, "oom")
+		r := moss(t, "run", "--name", "oom", "-m", "32m", image, "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived")
+		if r.code != 137 {
+			t.Fatalf("memory hog under -m 32m: %+v, want exit 137", r)
+		}
+		if got := mustMoss(t, "inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oom"); got != "true 137\n" {
+			t.Fatalf("inspect: %q, want OOMKilled true, 137", got)
+		}
+		if ev := mustMoss(t, "events", "--since", "5m", "--until", "0s", "--filter", "container=oom", "--filter", "event=oom"); !strings.Contains(ev, "oom") {
+			t.Errorf("no oom event: %q", ev)
+		}
+		rmf(t, "oom")
+	})
+
+	t.Run("PidsLimit", func(t *testing.T) {
+		rmf(t, "pids")
+		mustMoss(t, "run", "-d", "--name", "pids", "--pids-limit", "20", image, "sh", "-c", "(for i in $(seq 100); do sleep 60 & done); exec sleep 60")
+		id := containerID(t, "pids")
+		cg := filepath.Join(v1["pids"], id)
+		if got := strings.TrimSpace(readFile(filepath.Join(cg, "pids.max"))); got != "20" {
+			t.Fatalf("pids.max %q", got)
+		}
+		waitFor(t, "the fork loop to hit the limit", 10*time.Second, func() bool {
+			return strings.Contains(readFile(filepath.Join(cg, "pids.events")), "max ") && !strings.Contains(readFile(filepath.Join(cg, "pids.events")), "max 0")
+		})
+		if n := readInt(t, filepath.Join(cg, "pids.current")); n > 20 {
+			t.Fatalf("%d processes under --pids-limit 20", n)
+		}
+		mustMoss(t, "ps")
+		if out := mustMoss(t, "inspect", "-f", "{{.State.Running}}", "pids"); out != "true\n" {
+			t.Fatalf("the container did not survive its fork loop: %q", out)
+		}
+		rmf(t, "pids")
+	})
+
+	t.Run("CPUs", func(t *testing.T) {
+		rmf(t, "cpus")
+		mustMoss(t, "run", "-d", "--name", "cpus", "--cpus", "0.5", image, "sh", "-c", "while :; do :; done")
+		id := containerID(t, "cpus")
+		usage := filepath.Join(v1["cpuacct"], id, "cpuacct.usage")
+		time.Sleep(500 * time.Millisecond) // the loop is running
+		u0, t0 := readInt(t, usage), time.Now()
+		time.Sleep(5 * time.Second)
+		u1, t1 := readInt(t, usage), time.Now()
+		share := float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds())
+		t.Logf("--cpus 0.5: %.1f %% of one core over %v", share*100, t1.Sub(t0).Round(time.Millisecond))
+		if share < 0.40 || share > 0.60 {
+			t.Fatalf("--cpus 0.5 used %.1f %% of one core, want 40-60 %%", share*100)
+		}
+		rmf(t, "cpus")
+	})
+
+	t.Run("PauseAndStats", func(t *testing.T) {
+		rmf(t, "counter")
+		mustMoss(t, "run", "-d", "--name", "counter", "-m", "32m", image, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done")
+		id := containerID(t, "counter")
+		lines := func() int { return strings.Count(mustMoss(t, "logs", "counter"), "\n") }
+		waitFor(t, "the counter", 5*time.Second, func() bool { return lines() > 2 })
+		mustMoss(t, "pause", "counter")
+		if got := strings.TrimSpace(readFile(filepath.Join(v1["freezer"], id, "freezer.state"))); got != "FROZEN" {
+			t.Fatalf("freezer.state %q after pause", got)
+		}
+		if got := mustMoss(t, "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "counter"); got != "paused true\n" {
+			t.Fatalf("inspect after pause: %q", got)
+		}
+		n := lines()
+		time.Sleep(500 * time.Millisecond)
+		if m := lines(); m != n {
+			t.Fatalf("the counter advanced while paused: %d → %d", n, m)
+		}
+		mustMoss(t, "unpause", "counter")
+		waitFor(t, "the counter to resume", 5*time.Second, func() bool { return lines() > n })
+
+		out := mustMoss(t, "stats", "--no-stream", "counter")
+		if !strings.Contains(out, "MEM USAGE / LIMIT") || !strings.Contains(out, "/ 32MiB") {
+			t.Fatalf("stats --no-stream does not show the 32 MiB limit:\n%s", out)
+		}
+		out = mustMoss(t, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "counter")
+		if !strings.HasPrefix(out, "counter ") {
+			t.Fatalf("stats --format: %q", out)
+		}
+		mustMoss(t, "update", "-m", "64m", "counter")
+		if n := readInt(t, filepath.Join(v1["memory"], id, "memory.limit_in_bytes")); n != 64<<20 {
+			t.Fatalf("memory.limit_in_bytes %d after update -m 64m", n)
+		}
+		rmf(t, "counter")
+	})
+
+	t.Run("Docker", func(t *testing.T) {
+		rmf(t, "doom", "dcount")
+		r := docker(t, "run", "--name", "doom", "-m", "32m", image, "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a)")
+		if r.code != 137 {
+			t.Fatalf("docker run -m 32m hog: %+v", r)
+		}
+		if r := docker(t, "inspect", "-f", "{{.State.OOMKilled}}", "doom"); strings.TrimSpace(r.stdout) != "true" {
+			t.Fatalf("docker inspect OOMKilled: %+v", r)
+		}
+		if r := docker(t, "run", "-d", "--name", "dcount", "-m", "48m", image, "sleep", "60"); r.code != 0 {
+			t.Fatalf("docker run -d: %+v", r)
+		}
+		for _, verb := range []string{"pause", "unpause"} {
+			if r := docker(t, verb, "dcount"); r.code != 0 {
+				t.Fatalf("docker %s: %+v", verb, r)
+			}
+		}
+		if r := docker(t, "stats", "--no-stream", "dcount"); r.code != 0 || !strings.Contains(r.stdout, "48MiB") {
+			t.Fatalf("docker stats --no-stream: %+v", r)
+		}
+		rmf(t, "doom", "dcount")
+	})
+}
+
+// TestLimitsUndelegated: without delegated cgroups a limit is an error
+// that names the cause and the fix, or a warning with unsupported = "warn".
+func TestLimitsUndelegated(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		t.Skip("a cgroup v2 host: the user's systemd session may delegate controllers")
+	}
+	r := moss(t, "run", "--rm", "-m", "32m", image, "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "cannot apply --memory") || !strings.Contains(r.stderr, "[cgroups] v1") {
+		t.Fatalf("-m without delegated cgroups: %+v", r)
+	}
+	withCgroupConfig(t, nil, "unsupported = \"warn\"\n")
+	r = moss(t, "run", "--rm", "-m", "32m", image, "echo", "ran")
+	if r.code != 0 || r.stdout != "ran\n" || !strings.Contains(r.stderr, "--memory discarded") {
+		t.Fatalf("-m with unsupported = warn: %+v", r)
+	}
+}
