@@ -233,7 +233,10 @@ func (s *shim) create() error {
 			cfg.Hooks = configs.Hooks{}
 		}
 		cfg.Hooks[configs.CreateRuntime] = append(cfg.Hooks[configs.CreateRuntime], configs.NewFunctionHook(func(st *specs.State) error {
-			return cgroup.Join(cg.Paths, st.Pid, cg.Resources)
+			trace("cgroups hook")
+			err := cgroup.Join(cg.Paths, st.Pid, cg.Resources)
+			trace("cgroups joined")
+			return err
 		}))
 	}
 	trace("configured")
