@@ -170,7 +170,7 @@ func run(log hclog.Logger, args []string) error {
 			log.Warn(a.holder.Warning)
 		}
 	}
-	lock := flock.New(filepath.Join(d.Runtime, "agent.lock"))
+	lock := flock.New(d.AgentLock())
 	ok, err := lock.TryLock()
 	if err != nil {
 		return err

@@ -200,7 +200,14 @@ func (c *client) startAgent() error {
 			return nil
 		}
 		if exited() {
-			// Another command may have started an agent meanwhile.
+			// Another command may have started an agent meanwhile: ours
+			// found it holding the lock. Wait for that one to answer.
+			for c.agentLocked() && time.Now().Before(deadline) {
+				if c.ping() == nil {
+					return nil
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			if c.ping() == nil {
 				return nil
 			}
@@ -216,6 +223,21 @@ func (c *client) startAgent() error {
 		}
 		time.Sleep(delay)
 	}
+}
+
+// agentLocked tells whether an agent holds the agent lock (it runs, or is
+// starting).
+func (c *client) agentLocked() bool {
+	f, err := os.Open(c.dirs.AgentLock())
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
 }
 
 // showWarnings prints the agent's warnings (a single-ID mapping, say) once,

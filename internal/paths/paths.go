@@ -56,6 +56,9 @@ func (d Dirs) Volumes() string { return filepath.Join(d.Data, "volumes") }
 // VolumeRecords holds the agent's volume records.
 func (d Dirs) VolumeRecords() string { return filepath.Join(d.Data, "volume-records") }
 
+// AgentLock is the agent's lock file: the running agent holds it.
+func (d Dirs) AgentLock() string { return filepath.Join(d.Runtime, "agent.lock") }
+
 // PluginDir is the per-user directory of third-party plugin executables.
 func (d Dirs) PluginDir() string { return filepath.Join(d.Data, "plugins") }
 
