@@ -206,35 +206,47 @@ func (s *Store) createCommitted(parent *cstorage.Image, cfg *dockerspec.DockerOC
 	if err != nil {
 		return nil, err
 	}
-	cfgDigest := digest.FromBytes(cfgBlob)
-	man := ociv1.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ociv1.MediaTypeImageManifest,
-		Config:    ociv1.Descriptor{MediaType: ociv1.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(cfgBlob))},
-		Layers:    []ociv1.Descriptor{},
-	}
+	var layers []ociv1.Descriptor
 	for _, l := range s.layerChain(top) {
 		if l.UncompressedDigest == "" || l.UncompressedSize < 0 {
 			return nil, fmt.Errorf("layer %s has no recorded digest", l.ID)
 		}
-		man.Layers = append(man.Layers, ociv1.Descriptor{MediaType: ociv1.MediaTypeImageLayer, Digest: l.UncompressedDigest, Size: l.UncompressedSize})
+		layers = append(layers, ociv1.Descriptor{MediaType: ociv1.MediaTypeImageLayer, Digest: l.UncompressedDigest, Size: l.UncompressedSize})
 	}
-	if len(man.Layers) != len(cfg.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("the committed image would have %d layers but its configuration %d", len(man.Layers), len(cfg.RootFS.DiffIDs))
+	if len(layers) != len(cfg.RootFS.DiffIDs) {
+		return nil, fmt.Errorf("the committed image would have %d layers but its configuration %d", len(layers), len(cfg.RootFS.DiffIDs))
 	}
-	manBlob, err := json.Marshal(man)
-	if err != nil {
-		return nil, err
-	}
-	manDigest := digest.FromBytes(manBlob)
 	var meta []byte
 	if parent != nil {
 		if meta, err = json.Marshal(imageMeta{Parent: parent.ID}); err != nil {
 			return nil, err
 		}
 	}
+	return s.storeImage(cfgBlob, layers, top, string(meta), named, now, "committed")
+}
+
+// storeImage records an image of the layers up to top with the
+// configuration cfgBlob and an OCI manifest, in the form the
+// containers/image storage transport reads (so it saves and pushes like a
+// pulled one), and names it. what ("committed", "imported") words errors.
+func (s *Store) storeImage(cfgBlob []byte, layers []ociv1.Descriptor, top, meta string, named reference.Named, now time.Time, what string) (*Image, error) {
+	cfgDigest := digest.FromBytes(cfgBlob)
+	if layers == nil {
+		layers = []ociv1.Descriptor{}
+	}
+	man := ociv1.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ociv1.MediaTypeImageManifest,
+		Config:    ociv1.Descriptor{MediaType: ociv1.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(cfgBlob))},
+		Layers:    layers,
+	}
+	manBlob, err := json.Marshal(man)
+	if err != nil {
+		return nil, err
+	}
+	manDigest := digest.FromBytes(manBlob)
 	id := cfgDigest.Encoded()
-	_, err = s.s.CreateImage(id, nil, top, string(meta), &cstorage.ImageOptions{
+	_, err = s.s.CreateImage(id, nil, top, meta, &cstorage.ImageOptions{
 		CreationDate: now,
 		Digest:       manDigest,
 		BigData: []cstorage.ImageBigDataOption{
@@ -247,16 +259,16 @@ func (s *Store) createCommitted(parent *cstorage.Image, cfg *dockerspec.DockerOC
 		if errors.Is(err, cstorage.ErrDuplicateID) {
 			return nil, errorf(ErrExists, "image %s already exists", shortID(id))
 		}
-		return nil, fmt.Errorf("create committed image: %w", err)
+		return nil, fmt.Errorf("create %s image: %w", what, err)
 	}
 	if named != nil {
 		// AddNames moves the name from an image that had it, as docker
-		// commit does with a tag in use.
+		// commit and import do with a tag in use.
 		if err := s.s.AddNames(id, []string{named.String()}); err != nil {
 			if _, derr := s.s.DeleteImage(id, true); derr != nil {
-				s.log.Warn("cannot remove a half-committed image", "image", id, "error", derr)
+				s.log.Warn("cannot remove a half-made image", "image", id, "error", derr)
 			}
-			return nil, fmt.Errorf("name committed image %s: %w", named, err)
+			return nil, fmt.Errorf("name %s image %s: %w", what, named, err)
 		}
 	}
 	s.invalidate()

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ociv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
 	cstorage "go.podman.io/storage"
@@ -116,46 +115,8 @@ func (s *Store) createImportedImage(layer *cstorage.Layer, named reference.Named
 	if err != nil {
 		return nil, err
 	}
-	cfgDigest := digest.FromBytes(cfgBlob)
-	man := ociv1.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ociv1.MediaTypeImageManifest,
-		Config:    ociv1.Descriptor{MediaType: ociv1.MediaTypeImageConfig, Digest: cfgDigest, Size: int64(len(cfgBlob))},
-		Layers:    []ociv1.Descriptor{{MediaType: ociv1.MediaTypeImageLayer, Digest: diffID, Size: size}},
-	}
-	manBlob, err := json.Marshal(man)
-	if err != nil {
-		return nil, err
-	}
-	manDigest := digest.FromBytes(manBlob)
-	id := cfgDigest.Encoded()
-	_, err = s.s.CreateImage(id, nil, layer.ID, "", &cstorage.ImageOptions{
-		CreationDate: now,
-		Digest:       manDigest,
-		BigData: []cstorage.ImageBigDataOption{
-			{Key: cfgDigest.String(), Data: cfgBlob, Digest: cfgDigest},
-			{Key: cstorage.ImageDigestManifestBigDataNamePrefix + "-" + manDigest.String(), Data: manBlob, Digest: manDigest},
-			{Key: cstorage.ImageDigestBigDataKey, Data: manBlob, Digest: manDigest},
-		},
-	})
-	if err != nil {
-		if errors.Is(err, cstorage.ErrDuplicateID) {
-			return nil, errorf(ErrExists, "image %s already exists", shortID(id))
-		}
-		return nil, fmt.Errorf("create imported image: %w", err)
-	}
-	if named != nil {
-		// AddNames moves the name from an image that had it, as docker
-		// import does with a tag in use.
-		if err := s.s.AddNames(id, []string{named.String()}); err != nil {
-			if _, derr := s.s.DeleteImage(id, true); derr != nil {
-				s.log.Warn("cannot remove a half-imported image", "image", id, "error", derr)
-			}
-			return nil, fmt.Errorf("name imported image %s: %w", named, err)
-		}
-	}
-	s.invalidate()
-	return s.Image(id)
+	layers := []ociv1.Descriptor{{MediaType: ociv1.MediaTypeImageLayer, Digest: diffID, Size: size}}
+	return s.storeImage(cfgBlob, layers, layer.ID, "", named, now, "imported")
 }
 
 // armVariant is the platform variant Docker records for the build's ARM.
