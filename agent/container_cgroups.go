@@ -95,33 +95,16 @@ func (a *Agent) runningContainer(r *http.Request) (*Container, error) {
 }
 
 func (a *Agent) postPause(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.runningContainer(r)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	paused := c.State.Paused
-	c.mu.Unlock()
-	if paused {
-		return kindErr(errConflict, "Container %s is already paused", c.ID)
-	}
-	if _, err := cgroup.Freeze(a.cgroupPaths(c.ID), 5*time.Second); err != nil {
-		if errors.Is(err, cgroup.ErrNoFreezer) {
-			return kindErr(errConflict, "cannot pause container %s: %v", shortID(c.ID), err)
-		}
-		return err
-	}
-	c.mu.Lock()
-	c.State.Paused = true
-	_ = a.save(c)
-	c.notify()
-	c.mu.Unlock()
-	a.containerEvent(c, events.ActionPause, nil)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return a.setPaused(w, r, true)
 }
 
 func (a *Agent) postUnpause(w http.ResponseWriter, r *http.Request) error {
+	return a.setPaused(w, r, false)
+}
+
+// setPaused freezes (pause) or thaws a running container's cgroups and
+// records it.
+func (a *Agent) setPaused(w http.ResponseWriter, r *http.Request, pause bool) error {
 	c, err := a.runningContainer(r)
 	if err != nil {
 		return err
@@ -129,18 +112,30 @@ func (a *Agent) postUnpause(w http.ResponseWriter, r *http.Request) error {
 	c.mu.Lock()
 	paused := c.State.Paused
 	c.mu.Unlock()
-	if !paused {
+	switch {
+	case pause && paused:
+		return kindErr(errConflict, "Container %s is already paused", c.ID)
+	case !pause && !paused:
 		return kindErr(errConflict, "Container %s is not paused", c.ID)
 	}
-	if err := cgroup.Thaw(a.cgroupPaths(c.ID)); err != nil {
+	action := events.ActionUnPause
+	if pause {
+		action = events.ActionPause
+		if _, err := cgroup.Freeze(a.cgroupPaths(c.ID), 5*time.Second); err != nil {
+			if errors.Is(err, cgroup.ErrNoFreezer) {
+				return kindErr(errConflict, "cannot pause container %s: %v", shortID(c.ID), err)
+			}
+			return err
+		}
+	} else if err := cgroup.Thaw(a.cgroupPaths(c.ID)); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.State.Paused = false
+	c.State.Paused = pause
 	_ = a.save(c)
 	c.notify()
 	c.mu.Unlock()
-	a.containerEvent(c, events.ActionUnPause, nil)
+	a.containerEvent(c, action, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -53,27 +53,11 @@ type networkRegistry struct {
 // that are missing. Drivers learn of them when they start (onPluginStart).
 func (a *Agent) loadNetworks() error {
 	a.nets = &networkRegistry{byID: map[string]*Network{}, byName: map[string]string{}}
-	dir := a.dirs.Networks()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(dir)
+	nets, err := loadRecords[Network](a, a.dirs.Networks(), "network", func(n *Network) bool { return true })
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return err
-		}
-		n := &Network{}
-		if err := json.Unmarshal(data, n); err != nil {
-			a.log.Warn("skipping unreadable network record", "file", e.Name(), "error", err)
-			continue
-		}
+	for _, n := range nets {
 		a.nets.byID[n.ID] = n
 		a.nets.byName[n.Name] = n.ID
 	}

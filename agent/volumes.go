@@ -72,30 +72,44 @@ type volumeRegistry struct {
 func (a *Agent) loadVolumes() error {
 	a.vols = &volumeRegistry{byName: map[string]*Volume{}, pending: map[string]int{}, unmounting: map[string]int{}}
 	a.vols.idle = sync.NewCond(&a.vols.mu)
-	dir := a.dirs.VolumeRecords()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(dir)
+	vols, err := loadRecords[Volume](a, a.dirs.VolumeRecords(), "volume", func(v *Volume) bool { return v.Name != "" })
 	if err != nil {
 		return err
 	}
+	for _, v := range vols {
+		a.vols.byName[v.Name] = v
+	}
+	return nil
+}
+
+// loadRecords reads the agent's JSON records (NAME.json) in dir, made if
+// missing; records that do not decode, or that valid refuses, are logged
+// and skipped.
+func loadRecords[T any](a *Agent, dir, what string, valid func(*T) bool) ([]*T, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []*T
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		v := &Volume{}
-		if err := json.Unmarshal(data, v); err != nil || v.Name == "" {
-			a.log.Warn("skipping unreadable volume record", "file", e.Name(), "error", err)
+		r := new(T)
+		if err := json.Unmarshal(data, r); err != nil || !valid(r) {
+			a.log.Warn("skipping unreadable "+what+" record", "file", e.Name(), "error", err)
 			continue
 		}
-		a.vols.byName[v.Name] = v
+		out = append(out, r)
 	}
-	return nil
+	return out, nil
 }
 
 func (a *Agent) saveVolume(v *Volume) error {
