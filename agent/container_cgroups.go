@@ -64,11 +64,34 @@ func (a *Agent) prepareCgroups(c *Container) error {
 	return cgroup.Write(a.bundle(c.ID), &cgroup.Spec{Paths: paths, Resources: r})
 }
 
+// ownCgroups are the cgroups Moss made for the container (cgroup.File),
+// nil when it has none: its execs are started in them.
+func (a *Agent) ownCgroups(id string) map[string]string {
+	if s, err := cgroup.Read(a.bundle(id)); err == nil && s != nil {
+		return s.Paths
+	}
+	return nil
+}
+
+// removeCgroups removes the cgroups Moss made for a container that no
+// longer runs: after a failed start, and after an exit, where the
+// supervisor's removal may have met processes of its that were still
+// being killed (the kernel refuses a cgroup with tasks).
+func (a *Agent) removeCgroups(id string) {
+	paths := a.ownCgroups(id)
+	if len(paths) == 0 {
+		return
+	}
+	if err := ocgroups.RemovePaths(paths); err != nil {
+		a.log.Warn("remove container cgroups", "id", id, "error", err)
+	}
+}
+
 // cgroupPaths are the container's cgroups: Moss's own (cgroup.File), else
 // those libcontainer recorded; by controller on v1, "" on v2.
 func (a *Agent) cgroupPaths(id string) map[string]string {
-	if s, err := cgroup.Read(a.bundle(id)); err == nil && s != nil {
-		return s.Paths
+	if p := a.ownCgroups(id); p != nil {
+		return p
 	}
 	var st struct {
 		CgroupPaths map[string]string `json:"cgroup_paths"`

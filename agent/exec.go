@@ -82,8 +82,17 @@ func (a *Agent) postExecCreate(w http.ResponseWriter, r *http.Request) error {
 func checkRunning(c *Container) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return execableLocked(c)
+}
+
+// execableLocked says why exec cannot run in c now, as docker: it must be
+// running and not paused. Callers hold c.mu.
+func execableLocked(c *Container) error {
 	if c.State.Status != "running" {
 		return kindErr(errConflict, "container %s is not running", c.ID)
+	}
+	if c.State.Paused {
+		return kindErr(errConflict, "Container %s is paused, unpause the container before exec", c.ID)
 	}
 	return nil
 }
@@ -190,10 +199,10 @@ func (a *Agent) execProcess(e *execInstance) (*specs.Process, error) {
 	c := e.c
 	c.mu.Lock()
 	rootfs, cfg, host := c.Rootfs, c.Config, c.HostConfig
-	running := c.State.Status == "running"
+	err := execableLocked(c)
 	c.mu.Unlock()
-	if !running {
-		return nil, kindErr(errConflict, "container %s is not running", c.ID)
+	if err != nil {
+		return nil, err
 	}
 	p, err := spec.Exec(rootfs, cfg, host, spec.ExecRequest{
 		Args: e.req.Cmd, Env: e.req.Env, User: e.req.User, WorkingDir: e.req.WorkingDir, Privileged: e.req.Privileged,
@@ -277,7 +286,7 @@ func (a *Agent) postExecStart(w http.ResponseWriter, r *http.Request) error {
 		}()
 	}()
 	if req.Detach {
-		x, err := a.execLauncher.Start(a.dirs.RuncRoot(), e.c.ID, sp, nil, nil, nil)
+		x, err := a.execLauncher.Start(a.dirs.RuncRoot(), e.c.ID, sp, a.ownCgroups(e.c.ID), nil, nil, nil)
 		if err != nil {
 			e.finish(startFailure(err))
 			return fmt.Errorf("OCI runtime exec failed: %w", runError(err))
@@ -342,7 +351,7 @@ func (a *Agent) runAttachedExec(e *execInstance, sp *specs.Process, in *bufio.Re
 			return
 		}
 	}
-	x, err := a.execLauncher.Start(a.dirs.RuncRoot(), e.c.ID, sp, stdinR, outW, errW)
+	x, err := a.execLauncher.Start(a.dirs.RuncRoot(), e.c.ID, sp, a.ownCgroups(e.c.ID), stdinR, outW, errW)
 	// Only the process holds these now.
 	for _, f := range []*os.File{stdinR, outW, errW} {
 		if f != nil {

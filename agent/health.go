@@ -245,13 +245,14 @@ func recordHealth(h *container.Health, res *container.HealthcheckResult, hc *con
 
 // probe runs the health check's command in c once, with the exec
 // machinery of docker exec, and returns its result; nil when c no longer
-// runs or stop was closed before it started.
+// runs, is paused (its processes could not answer), or stop was closed
+// before it started.
 func (a *Agent) probe(c *Container, args []string, timeout time.Duration, stop <-chan struct{}) *container.HealthcheckResult {
 	c.mu.Lock()
 	rootfs, cfg, host := c.Rootfs, c.Config, c.HostConfig
-	running := c.State.Status == "running"
+	err := execableLocked(c)
 	c.mu.Unlock()
-	if !running {
+	if err != nil {
 		return nil
 	}
 	res := &container.HealthcheckResult{Start: time.Now().UTC()}
@@ -274,7 +275,7 @@ func (a *Agent) probe(c *Container, args []string, timeout time.Duration, stop <
 		return nil
 	default:
 	}
-	x, err := a.execLauncher.Start(a.dirs.RuncRoot(), c.ID, sp, nil, w, w)
+	x, err := a.execLauncher.Start(a.dirs.RuncRoot(), c.ID, sp, a.ownCgroups(c.ID), nil, w, w)
 	w.Close()
 	if err != nil {
 		return fail("OCI runtime exec failed: " + runError(err).Error())

@@ -18,6 +18,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/moss-containers/moss/agent/cgroup"
 	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/agent/spec"
 	"github.com/moss-containers/moss/storage"
@@ -276,6 +277,7 @@ func (a *Agent) startRun(c *Container, restartOf int) error {
 			p.ready <- attachResult{err: err}
 		}
 		c.attachers = nil
+		a.removeCgroups(c.ID)
 		_ = a.store.Unmount(c.ID, false)
 		// As docker: the failed start counts as a run that exited with
 		// 127 (not found), 126 (cannot invoke) or 128, for waiters.
@@ -470,7 +472,9 @@ func (a *Agent) finish(c *Container, gen int, st *shim.ExitStatus) {
 		c.State.Status = "exited"
 	}
 	c.State.Pid = 0
+	c.State.Paused = false
 	c.Rootfs = ""
+	a.removeCgroups(c.ID)
 	restartIn, restart := a.policyAfterExit(c)
 	auto := c.HostConfig.AutoRemove && c.State.Status == "exited"
 	if auto {
@@ -549,7 +553,27 @@ func (a *Agent) kill(c *Container, sig syscall.Signal) error {
 		return err
 	}
 	a.containerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(sig))})
+	if sig == syscall.SIGKILL {
+		a.thawKilled(c)
+	}
 	return nil
+}
+
+// thawKilled thaws a paused container that was sent SIGKILL, as docker:
+// a frozen process does not die (cgroup v1), and the container is gone
+// anyway. Other signals wait for unpause.
+func (a *Agent) thawKilled(c *Container) {
+	c.mu.Lock()
+	paused := c.State.Paused
+	c.mu.Unlock()
+	if !paused {
+		return
+	}
+	if err := cgroup.Thaw(a.cgroupPaths(c.ID)); err != nil {
+		a.log.Warn("thaw killed container", "id", c.ID, "error", err)
+		return
+	}
+	a.containerEvent(c, events.ActionUnPause, nil)
 }
 
 // stop signals the container and kills it after timeout.
@@ -584,6 +608,7 @@ func (a *Agent) stop(c *Container, sig syscall.Signal, timeout time.Duration) er
 	if timeout < 0 || !a.waitFor(c, exited, timeout) {
 		_ = shim.Kill(a.socket(c.ID), syscall.SIGKILL)
 		a.containerEvent(c, events.ActionKill, map[string]string{"signal": strconv.Itoa(int(syscall.SIGKILL))})
+		a.thawKilled(c)
 		a.waitFor(c, exited, 30*time.Second)
 	}
 	a.containerEvent(c, events.ActionStop, nil)

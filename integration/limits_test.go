@@ -67,6 +67,30 @@ func restartAgent(t *testing.T) {
 	mustMoss(t, "version")
 }
 
+// noCgroups checks that the cgroups of the container id are gone.
+func noCgroups(t *testing.T, v1 map[string]string, id string) {
+	t.Helper()
+	waitFor(t, "the container's cgroups to be removed", 5*time.Second, func() bool {
+		for _, d := range v1 {
+			if _, err := os.Stat(filepath.Join(d, id)); err == nil {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// hasProcess says whether the cgroup dir holds a process whose command
+// line is cmdline (its arguments separated by NUL, as /proc has them).
+func hasProcess(dir, cmdline string) bool {
+	for _, pid := range strings.Fields(readFile(filepath.Join(dir, "cgroup.procs"))) {
+		if b, err := os.ReadFile("/proc/" + pid + "/cmdline"); err == nil && strings.TrimRight(string(b), "\x00") == cmdline {
+			return true
+		}
+	}
+	return false
+}
+
 func readInt(t *testing.T, path string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -107,6 +131,15 @@ func TestLimits(t *testing.T) {
 				t.Errorf("run %v: %+v, want code 125 and %q", c.args, r, c.want)
 			}
 		}
+	})
+
+	t.Run("FailedStart", func(t *testing.T) {
+		rmf(t, "fstart")
+		if r := moss(t, "run", "--name", "fstart", "-m", "32m", "--pids-limit", "20", image, "/nonexistent"); r.code != 127 {
+			t.Fatalf("run of a missing command: %+v, want 127", r)
+		}
+		noCgroups(t, v1, containerID(t, "fstart"))
+		rmf(t, "fstart")
 	})
 
 	t.Run("OOM", func(t *testing.T) {
@@ -195,6 +228,28 @@ func TestLimits(t *testing.T) {
 		if n := readInt(t, filepath.Join(v1["memory"], id, "memory.limit_in_bytes")); n != 64<<20 {
 			t.Fatalf("memory.limit_in_bytes %d after update -m 64m", n)
 		}
+
+		// An exec's process is the container's, in each of its cgroups.
+		mustMoss(t, "exec", "-d", "counter", "sleep", "61")
+		for _, ctrl := range []string{"pids", "memory", "freezer"} {
+			waitFor(t, "the exec in the "+ctrl+" cgroup", 5*time.Second, func() bool {
+				return hasProcess(filepath.Join(v1[ctrl], id), "sleep\x0061")
+			})
+		}
+		// Paused: exec is refused, and stop kills it promptly.
+		mustMoss(t, "pause", "counter")
+		if r := moss(t, "exec", "counter", "true"); r.code == 0 || !strings.Contains(r.stderr, "is paused, unpause the container before exec") {
+			t.Fatalf("exec into a paused container: %+v", r)
+		}
+		t0 := time.Now()
+		mustMoss(t, "stop", "-t", "1", "counter")
+		if d := time.Since(t0); d > 10*time.Second {
+			t.Fatalf("stop of a paused container took %v", d)
+		}
+		if got := mustMoss(t, "inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.ExitCode}}", "counter"); got != "exited false 137\n" {
+			t.Fatalf("inspect after stopping the paused container: %q", got)
+		}
+		noCgroups(t, v1, id)
 		rmf(t, "counter")
 	})
 

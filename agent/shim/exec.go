@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/moss-containers/moss/agent/cgroup"
 	"github.com/moss-containers/moss/internal/spare"
 )
 
@@ -24,6 +25,14 @@ import (
 // running container's namespaces by libcontainer (a setns process), with
 // the helper's standard streams as its own.
 const execArg = "exec"
+
+// execRequest is what the agent sends an exec helper first: the process,
+// and the container's cgroups for it to be born in (none when the
+// container has none of its own).
+type execRequest struct {
+	specs.Process
+	Cgroups map[string]string `json:"mossCgroups,omitempty"`
+}
 
 // winsize is a resize message, sent on the spec's descriptor after it.
 type winsize struct {
@@ -52,16 +61,17 @@ func execMain(args []string) int {
 		writeResponse(status, response{Error: err.Error()})
 		return 1
 	}
-	var sp specs.Process
+	var req execRequest
 	ctl := json.NewDecoder(os.NewFile(3, "spec"))
-	if err := ctl.Decode(&sp); err != nil {
+	if err := ctl.Decode(&req); err != nil {
 		return fail(fmt.Errorf("bad exec spec: %w", err))
 	}
+	sp := &req.Process
 	c, err := libcontainer.Load(args[0], args[1])
 	if err != nil {
 		return fail(fmt.Errorf("load container: %w", err))
 	}
-	p := processOf(&sp)
+	p := processOf(sp)
 	var console *os.File
 	if sp.Terminal {
 		if console, err = consoleSocket(p, sp.ConsoleSize); err != nil {
@@ -70,7 +80,17 @@ func execMain(args []string) int {
 	} else {
 		p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
-	if err := c.Run(p); err != nil {
+	if len(req.Cgroups) > 0 {
+		back, err := cgroup.EnterSelf(req.Cgroups)
+		if err != nil {
+			return fail(err)
+		}
+		err = c.Run(p)
+		back()
+		if err != nil {
+			return fail(err)
+		}
+	} else if err := c.Run(p); err != nil {
 		return fail(err)
 	}
 	var copied chan struct{}
@@ -226,14 +246,15 @@ func (l *ExecLauncher) Close() { l.warm.Close() }
 
 // Start is StartExec with the warm helper when there is one (then the next
 // is started in the background), else with a new one.
-func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, stdin, stdout, stderr *os.File) (*Exec, error) {
+func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, cgroups map[string]string, stdin, stdout, stderr *os.File) (*Exec, error) {
+	req := &execRequest{Process: *sp, Cgroups: cgroups}
 	w, ok := l.warm.Take()
 	var e *Exec
 	var err error
 	if !ok {
-		e, err = StartExec(l.exe, runcRoot, id, sp, stdin, stdout, stderr)
+		e, err = startExec(l.exe, runcRoot, id, req, stdin, stdout, stderr)
 	} else {
-		e, err = startWarm(w, runcRoot, id, sp, stdin, stdout, stderr)
+		e, err = startWarm(w, runcRoot, id, req, stdin, stdout, stderr)
 	}
 	if err != nil {
 		l.Refill()
@@ -245,7 +266,7 @@ func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, stdin, stdo
 	return e, nil
 }
 
-func startWarm(w *warmExec, runcRoot, id string, sp *specs.Process, stdin, stdout, stderr *os.File) (*Exec, error) {
+func startWarm(w *warmExec, runcRoot, id string, req *execRequest, stdin, stdout, stderr *os.File) (*Exec, error) {
 	defer w.sock.Close()
 	fail := func(err error) (*Exec, error) {
 		_ = w.cmd.Process.Kill()
@@ -285,14 +306,14 @@ func startWarm(w *warmExec, runcRoot, id string, sp *specs.Process, stdin, stdou
 		statusR.Close()
 		return fail(fmt.Errorf("hand the exec to its helper: %w", err))
 	}
-	return started(w.cmd, sp, specW, statusR)
+	return started(w.cmd, req, specW, statusR)
 }
 
-// StartExec starts sp in container id with an exec helper from the binary
-// exe, with stdin, stdout and stderr as the process's streams (nil for
-// /dev/null), and returns once the process runs. The helper has its own
-// session: signals to the agent's process group do not reach it.
-func StartExec(exe, runcRoot, id string, sp *specs.Process, stdin, stdout, stderr *os.File) (*Exec, error) {
+// startExec starts req in container id with a new exec helper from the
+// binary exe, with stdin, stdout and stderr as the process's streams (nil
+// for /dev/null), and returns once the process runs. The helper has its
+// own session: signals to the agent's process group do not reach it.
+func startExec(exe, runcRoot, id string, req *execRequest, stdin, stdout, stderr *os.File) (*Exec, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -326,15 +347,15 @@ func StartExec(exe, runcRoot, id string, sp *specs.Process, stdin, stdout, stder
 		statusR.Close()
 		return nil, err
 	}
-	return started(cmd, sp, specW, statusR)
+	return started(cmd, req, specW, statusR)
 }
 
 // started sends the process to a helper that has its streams and waits
 // until the process runs.
-func started(cmd *exec.Cmd, sp *specs.Process, specW, statusR *os.File) (*Exec, error) {
-	_ = json.NewEncoder(specW).Encode(sp)
+func started(cmd *exec.Cmd, req *execRequest, specW, statusR *os.File) (*Exec, error) {
+	_ = json.NewEncoder(specW).Encode(req)
 	e := &Exec{cmd: cmd, status: bufio.NewReader(statusR), closer: statusR}
-	if sp.Terminal {
+	if req.Terminal {
 		e.ctl = specW
 	} else {
 		specW.Close()
