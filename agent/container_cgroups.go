@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -163,8 +164,8 @@ func (a *Agent) setPaused(w http.ResponseWriter, r *http.Request, pause bool) er
 	return nil
 }
 
-// postUpdate changes a container's limits (docker update): in its
-// record, and in its cgroups when it runs.
+// postUpdate changes a container's limits (docker update), in its record
+// and in its cgroups when it runs, and its restart policy.
 func (a *Agent) postUpdate(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.lookup(r.PathValue("id"))
 	if err != nil {
@@ -177,12 +178,22 @@ func (a *Agent) postUpdate(w http.ResponseWriter, r *http.Request) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := ptrCopy(c.HostConfig)
+	if body.RestartPolicy.Name != "" {
+		if h.AutoRemove {
+			return kindErr(errInvalid, "Restart policy cannot be updated because AutoRemove is enabled for the container")
+		}
+		h.RestartPolicy = body.RestartPolicy
+		if err := validateRestart(h); err != nil {
+			return err
+		}
+	}
+	limits := !reflect.DeepEqual(body.Resources, container.Resources{})
 	mergeResources(&h.Resources, &body.Resources)
 	res, warnings, err := a.checkResources(h)
 	if err != nil {
 		return err
 	}
-	if c.State.Status == "running" {
+	if limits && c.State.Status == "running" {
 		paths := a.cgroupPaths(c.ID)
 		if paths == nil {
 			return kindErr(errInvalid, "cannot update container %s: it has no cgroup of its own (%s)", shortID(c.ID), a.cgroupSetup().Reason)

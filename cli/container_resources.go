@@ -170,6 +170,7 @@ func (a *app) resourceCmds() []*cobra.Command {
 
 func (a *app) updateCmd() *cobra.Command {
 	var o resourceOptions
+	var restart string
 	c := &cobra.Command{
 		Use:   "update [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Update configuration of one or more containers",
@@ -178,6 +179,13 @@ func (a *app) updateCmd() *cobra.Command {
 			var body container.UpdateConfig
 			if err := o.apply(&body.Resources, nil); err != nil {
 				return &statusError{code: exitFailure, msg: "moss: " + err.Error()}
+			}
+			if cmd.Flags().Changed("restart") {
+				p, err := parseRestartPolicy(restart)
+				if err != nil {
+					return &statusError{code: exitFailure, msg: "moss: " + err.Error()}
+				}
+				body.RestartPolicy = p
 			}
 			cl, err := a.client()
 			if err != nil {
@@ -197,6 +205,7 @@ func (a *app) updateCmd() *cobra.Command {
 		},
 	}
 	o.addFlags(c.Flags(), true)
+	c.Flags().StringVar(&restart, "restart", "", "Restart policy to apply when a container exits")
 	return c
 }
 

@@ -87,6 +87,33 @@ func TestRestartOnFailure(t *testing.T) {
 	}
 }
 
+// TestUpdateRestartPolicy: `update --restart` changes the policy of a
+// running container, which the next exit follows; a --rm container's
+// policy cannot change, and a bad policy changes nothing.
+func TestUpdateRestartPolicy(t *testing.T) {
+	mustMoss(t, "run", "-d", "--name", "urp", image, "sh", "-c", "sleep 0.5; exit 4")
+	rmf(t, "urp")
+	mustMoss(t, "update", "--restart", "on-failure:2", "urp")
+	waitFor(t, "two restarts under the updated policy", 20*time.Second, func() bool {
+		s := inspectState(t, "urp")
+		return s.RestartCount == 2 && s.State.Status == "exited"
+	})
+	if got := mustMoss(t, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "urp"); got != "on-failure:2\n" {
+		t.Fatalf("restart policy after update: %q", got)
+	}
+	if r := moss(t, "update", "--restart", "bogus", "urp"); r.code == 0 || !strings.Contains(r.stderr, "unknown policy 'bogus'") {
+		t.Fatalf("update --restart bogus: %+v", r)
+	}
+	if got := mustMoss(t, "inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "urp"); got != "on-failure\n" {
+		t.Fatalf("a refused update changed the policy: %q", got)
+	}
+	mustMoss(t, "run", "-d", "--rm", "--name", "urp-rm", image, "sleep", "30")
+	rmf(t, "urp-rm")
+	if r := moss(t, "update", "--restart", "always", "urp-rm"); r.code == 0 || !strings.Contains(r.stderr, "AutoRemove is enabled") {
+		t.Fatalf("update --restart of a --rm container: %+v", r)
+	}
+}
+
 // TestRestartAfterAgentKilled (issue 7, acceptance 5): with the agent
 // SIGKILLed, a container with --restart always whose process dies while no
 // agent runs is restarted by the next agent; an unless-stopped container
