@@ -17,11 +17,12 @@ export DEBIAN_FRONTEND=noninteractive
 # hyperfine, jq, iperf3: make bench. util-linux: runuser, nsenter, unshare.
 # protobuf-compiler: the proto drift check. containernetworking-plugins: the
 # CNI adapter (contrib/cni). rclone, fuse3: a real Docker volume plugin
-# (rclone serve docker) for the Docker-protocol adapter.
+# (rclone serve docker) for the Docker-protocol adapter. systemd:
+# systemd-analyze, which checks the user unit in contrib/systemd.
 pkgs=(uidmap busybox-static gcc libc6-dev make git pkg-config libseccomp-dev
 	podman runc fuse-overlayfs slirp4netns iproute2 tmux docker-registry
 	hyperfine jq curl file procps util-linux ca-certificates protobuf-compiler
-	iperf3 containernetworking-plugins rclone fuse3)
+	iperf3 containernetworking-plugins rclone fuse3 systemd)
 # (No `cmd | grep -q` with pipefail: grep's early exit fails the pipeline.)
 installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
 available() { [[ $(apt-cache policy "$1" 2>/dev/null) =~ Candidate:\ [0-9] ]]; }
