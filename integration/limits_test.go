@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // v1Delegated returns the cgroup v1 directories hack/prepare-host.sh
@@ -65,6 +67,22 @@ func restartAgent(t *testing.T) {
 	_ = syscall.Kill(old, syscall.SIGTERM)
 	waitGone(old, 10*time.Second)
 	mustMoss(t, "version")
+}
+
+// blockDevice is a disk of this machine for the blkio throttles ("" when
+// there is none to name).
+func blockDevice() string {
+	entries, _ := os.ReadDir("/sys/block")
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, "loop") || strings.HasPrefix(n, "ram") || strings.HasPrefix(n, "zram") || strings.HasPrefix(n, "dm-") {
+			continue
+		}
+		if _, err := os.Stat("/dev/" + n); err == nil {
+			return "/dev/" + n
+		}
+	}
+	return ""
 }
 
 // noCgroups checks that the cgroups of the container id are gone.
@@ -140,6 +158,83 @@ func TestLimits(t *testing.T) {
 		}
 		noCgroups(t, v1, containerID(t, "fstart"))
 		rmf(t, "fstart")
+	})
+
+	t.Run("Flags", func(t *testing.T) {
+		rmf(t, "flags")
+		args := []string{"run", "-d", "--name", "flags", "-m", "64m", "--memory-swap", "128m", "--memory-reservation", "32m",
+			"--oom-kill-disable", "--cpu-shares", "512", "--cpu-period", "50000", "--cpu-quota", "25000",
+			"--cpuset-cpus", "0", "--cpuset-mems", "0", "--blkio-weight", "300",
+			"--ulimit", "nofile=512:1024", "--ulimit", "nproc=100:200", "--shm-size", "8m"}
+		disk := blockDevice()
+		if disk != "" {
+			args = append(args, "--device-read-bps", disk+":2mb", "--device-write-bps", disk+":1mb")
+		}
+		mustMoss(t, append(args, image, "sh", "-c", "ulimit -n; ulimit -Hn; ulimit -u; df -k /dev/shm | tail -1; exec sleep 60")...)
+		id := containerID(t, "flags")
+		for _, f := range []struct{ ctrl, file, want string }{
+			{"memory", "memory.limit_in_bytes", "67108864"},
+			{"memory", "memory.memsw.limit_in_bytes", "134217728"},
+			{"memory", "memory.soft_limit_in_bytes", "33554432"},
+			{"memory", "memory.oom_control", "oom_kill_disable 1"},
+			{"cpu", "cpu.shares", "512"},
+			{"cpu", "cpu.cfs_period_us", "50000"},
+			{"cpu", "cpu.cfs_quota_us", "25000"},
+			{"cpuset", "cpuset.cpus", "0"},
+			{"cpuset", "cpuset.mems", "0"},
+		} {
+			if v1[f.ctrl] == "" {
+				continue
+			}
+			path := filepath.Join(v1[f.ctrl], id, f.file)
+			if _, err := os.Stat(path); err != nil && f.file == "memory.memsw.limit_in_bytes" {
+				continue // no swap accounting in this kernel
+			}
+			if got := readFile(path); !strings.HasPrefix(got, f.want) {
+				t.Errorf("%s: %q, want %q", f.file, got, f.want)
+			}
+		}
+		if d := v1["blkio"]; d != "" {
+			weight := filepath.Join(d, id, "blkio.weight")
+			if _, err := os.Stat(weight); err != nil {
+				weight = filepath.Join(d, id, "blkio.bfq.weight")
+			}
+			if got := readFile(weight); !strings.Contains(got, "300") {
+				t.Errorf("%s: %q, want 300", weight, got)
+			}
+			if disk != "" {
+				var st syscall.Stat_t
+				if err := syscall.Stat(disk, &st); err != nil {
+					t.Fatal(err)
+				}
+				dev := fmt.Sprintf("%d:%d ", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+				if got := readFile(filepath.Join(d, id, "blkio.throttle.read_bps_device")); !strings.Contains(got, dev+"2097152") {
+					t.Errorf("read_bps_device %q, want %s2097152", got, dev)
+				}
+				if got := readFile(filepath.Join(d, id, "blkio.throttle.write_bps_device")); !strings.Contains(got, dev+"1048576") {
+					t.Errorf("write_bps_device %q, want %s1048576", got, dev)
+				}
+			}
+		}
+		var out string
+		waitFor(t, "the container's output", 5*time.Second, func() bool {
+			out = mustMoss(t, "logs", "flags")
+			return strings.Count(out, "\n") >= 4
+		})
+		if f := strings.Fields(out); len(f) < 5 || f[0] != "512" || f[1] != "1024" || f[2] != "100" || f[4] != "8192" {
+			t.Errorf("ulimits and /dev/shm inside: %q, want 512 1024 100 and 8192 KiB", out)
+		}
+		if got := mustMoss(t, "exec", "flags", "sh", "-c", "ulimit -n; ulimit -Hn"); got != "512\n1024\n" {
+			t.Errorf("an exec's ulimits: %q, want the container's", got)
+		}
+		var own unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &own); err == nil && own.Max != unix.RLIM_INFINITY {
+			r := moss(t, "run", "--rm", "--ulimit", fmt.Sprintf("nofile=%d:%d", own.Max+1, own.Max+1), image, "true")
+			if r.code != 125 || !strings.Contains(r.stderr, "above the user's own") {
+				t.Errorf("--ulimit above the user's hard limit: %+v", r)
+			}
+		}
+		rmf(t, "flags")
 	})
 
 	t.Run("OOM", func(t *testing.T) {

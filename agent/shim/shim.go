@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/moss-containers/moss/agent/cgroup"
+	"github.com/moss-containers/moss/agent/spec"
 	"github.com/moss-containers/moss/internal/atomicfile"
 )
 
@@ -219,6 +220,12 @@ func (s *shim) create() error {
 	if err != nil {
 		return fmt.Errorf("container config: %w", err)
 	}
+	// specconv leaves the process limits to its caller (runc's own CLI
+	// converts them); in the container's config they apply to its init and
+	// its execs alike, as docker's.
+	if cfg.Rlimits, err = rlimits(spec.Process.Rlimits); err != nil {
+		return err
+	}
 	cg, err := cgroup.Read(s.opts.Bundle)
 	if err != nil {
 		return fmt.Errorf("read cgroups: %w", err)
@@ -283,6 +290,19 @@ func (s *shim) create() error {
 	devnull.Close()
 	s.process, s.stdout, s.stderr = proc, outR, errR
 	return s.listen()
+}
+
+// rlimits converts the spec's process limits to libcontainer's.
+func rlimits(list []specs.POSIXRlimit) ([]configs.Rlimit, error) {
+	var out []configs.Rlimit
+	for _, r := range list {
+		t, ok := spec.RlimitTypes[r.Type]
+		if !ok {
+			return nil, fmt.Errorf("unknown process limit %s", r.Type)
+		}
+		out = append(out, configs.Rlimit{Type: t, Hard: r.Hard, Soft: r.Soft})
+	}
+	return out, nil
 }
 
 // processOf is libcontainer's process for a spec's process: the

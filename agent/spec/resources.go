@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -185,7 +186,19 @@ var rlimitNames = map[string]string{
 	"rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
 }
 
-// Rlimits returns the process limits of --ulimit.
+// RlimitTypes are the kernel's resources of the spec's process limits.
+var RlimitTypes = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE, "RLIMIT_NICE": unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC, "RLIMIT_RSS": unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
+	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// Rlimits returns the process limits of --ulimit. In a user namespace
+// (rootless) a hard limit cannot go above the caller's own: that is an
+// error here, before the start.
 func Rlimits(list []*container.Ulimit) ([]specs.POSIXRlimit, error) {
 	out := []specs.POSIXRlimit{}
 	for _, u := range list {
@@ -199,9 +212,22 @@ func Rlimits(list []*container.Ulimit) ([]specs.POSIXRlimit, error) {
 		if u.Soft > u.Hard && u.Hard != -1 {
 			return nil, fmt.Errorf("%w: ulimit soft limit must be less than hard limit: %d > %d", ErrInvalid, u.Soft, u.Hard)
 		}
-		out = append(out, specs.POSIXRlimit{Type: t, Soft: uint64(u.Soft), Hard: uint64(u.Hard)})
+		r := specs.POSIXRlimit{Type: t, Soft: uint64(u.Soft), Hard: uint64(u.Hard)}
+		var own unix.Rlimit
+		if userns.RunningInUserNS() && unix.Getrlimit(RlimitTypes[t], &own) == nil && r.Hard > own.Max {
+			return nil, fmt.Errorf("%w: --ulimit %s: the hard limit %s is above the user's own (%s), which a rootless container cannot raise; ask for a higher limit (/etc/security/limits.conf) or use at most %s",
+				ErrInvalid, u.Name, rlimitString(r.Hard), rlimitString(own.Max), rlimitString(own.Max))
+		}
+		out = append(out, r)
 	}
 	return out, nil
+}
+
+func rlimitString(v uint64) string {
+	if v == unix.RLIM_INFINITY {
+		return "unlimited"
+	}
+	return strconv.FormatUint(v, 10)
 }
 
 // checkSet checks a cpuset list ("0-2,4") against the host's online list.
