@@ -70,6 +70,8 @@ type Agent struct {
 	execLauncher *shim.ExecLauncher
 	// spareNetNS holds a network namespace made in advance (container_net.go).
 	spareNetNS *spare.Spare[string]
+	// warm is the container made in advance for the next run (warm.go).
+	warm warmPool
 	// idle frees memory once requests stop (api.go).
 	idle *time.Timer
 	// cg is what the user may use of cgroups, found once (container_cgroups.go).
@@ -233,6 +235,7 @@ func run(log hclog.Logger, args []string) error {
 	}
 	a.deleteOrphans()
 	defer a.waitLayersDeleted()
+	defer a.closeWarm()
 	l, err := listen(d.Socket())
 	if err != nil {
 		return err
@@ -426,6 +429,13 @@ func (a *Agent) loadContainers() error {
 			continue // deleteOrphans
 		}
 		data, err := os.ReadFile(filepath.Join(a.dirs.Containers(), e.Name(), "container.json"))
+		if errors.Is(err, os.ErrNotExist) {
+			// A warm container no container claimed, or one whose
+			// creation an agent's end cut short.
+			a.log.Info("removing an unfinished container", "id", e.Name())
+			a.clearWarm(e.Name(), false)
+			continue
+		}
 		if err != nil {
 			a.log.Warn("skipping container without metadata", "id", e.Name(), "error", err)
 			continue
@@ -451,6 +461,9 @@ func (a *Agent) loadContainers() error {
 			st, _ := shim.ReadExit(a.bundle(c.ID))
 			a.finish(c, c.State.Generation, st)
 			continue
+		}
+		if c.State.Status == "created" {
+			a.clearWarm(c.ID, true)
 		}
 		a.restartAtBoot(c)
 	}

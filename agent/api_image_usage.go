@@ -78,7 +78,7 @@ func (a *Agent) postImagesPrune(w http.ResponseWriter, r *http.Request) error {
 			return kindErr(errInvalid, "invalid filter '%s'", k)
 		}
 	}
-	a.waitLayersDeleted()
+	a.releaseImages()
 	match := func(img *storage.Image) bool {
 		if !until.IsZero() && !img.Created.Before(until) {
 			return false

@@ -275,7 +275,7 @@ func (a *Agent) postTag(w http.ResponseWriter, r *http.Request, name string) err
 func (a *Agent) deleteImage(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	// An image whose last container is gone must not be refused as in use.
-	a.waitLayersDeleted()
+	a.releaseImages()
 	untagged, deleted, err := a.store.RemoveImage(name, boolParam(r, "force"))
 	if err != nil {
 		return imageErr(err, name)

@@ -83,6 +83,7 @@ func (b buildBackend) Start(ctx context.Context, base *build.Image) (build.Step,
 }
 
 func (b buildBackend) Remove(id string) error {
+	b.a.releaseImages()
 	_, _, err := b.a.store.RemoveImage(id, false)
 	return err
 }
@@ -173,6 +174,9 @@ func (s *buildStep) Run(ctx context.Context, argv, env []string, cfg build.Confi
 		return err
 	}
 	s.c = c
+	c.mu.Lock()
+	c.noWarm = true // a build's next step runs another image
+	c.mu.Unlock()
 	if err := s.a.start(c); err != nil {
 		return err
 	}

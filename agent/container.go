@@ -51,6 +51,10 @@ type Container struct {
 	changed chan struct{}
 	// attachers are pending attach streams waiting for the start.
 	attachers []*pendingAttach
+	// warm is the warm container it claimed at its creation, until its
+	// first start (warm.go); noWarm keeps its starts from making one.
+	warm   *warmContainer
+	noWarm bool
 	// removed is closed when the container is gone.
 	removed chan struct{}
 	// restart is the restart policy's backoff and cancellation

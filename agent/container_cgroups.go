@@ -50,19 +50,21 @@ func (a *Agent) checkResources(h *container.HostConfig) (*specs.LinuxResources, 
 	return r, warnings, nil
 }
 
-// prepareCgroups records the cgroups of c's next start in its bundle for
-// the shim (cgroup.File): every container gets its own where there are
-// delegated cgroups, limited or not, for stats and pause.
-func (a *Agent) prepareCgroups(c *Container) error {
-	r, _, err := a.checkResources(c.HostConfig)
+// prepareCgroups records the cgroups of container id's next start, with
+// the limits of h, in its bundle for the shim (cgroup.File), and returns
+// them: every container gets its own where there are delegated cgroups,
+// limited or not, for stats and pause.
+func (a *Agent) prepareCgroups(id string, h *container.HostConfig) (*cgroup.Spec, error) {
+	r, _, err := a.checkResources(h)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	paths := a.cgroupSetup().Paths(c.ID)
+	paths := a.cgroupSetup().Paths(id)
 	if paths == nil {
-		return cgroup.Write(a.bundle(c.ID), nil)
+		return nil, cgroup.Write(a.bundle(id), nil)
 	}
-	return cgroup.Write(a.bundle(c.ID), &cgroup.Spec{Paths: paths, Resources: r})
+	cs := &cgroup.Spec{Paths: paths, Resources: r}
+	return cs, cgroup.Write(a.bundle(id), cs)
 }
 
 // ownCgroups are the cgroups Moss made for the container (cgroup.File),

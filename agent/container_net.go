@@ -264,9 +264,12 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 	default:
 		return nil, fmt.Errorf("network driver of %s: unknown namespace mode %v", h.NetworkMode, m.ns)
 	}
-	path, err := a.takeNetNS(c.ID)
-	if err != nil {
-		return nil, fmt.Errorf("create network namespace: %w", err)
+	path := c.warmNetNS()
+	if path == "" {
+		var err error
+		if path, err = a.takeNetNS(c.ID); err != nil {
+			return nil, fmt.Errorf("create network namespace: %w", err)
+		}
 	}
 	c.NetNS = path
 	ns := &netSetup{netns: path, etc: etc, done: make(chan error, 1)}

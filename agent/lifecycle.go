@@ -116,7 +116,14 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 		}
 	}
 	release := a.reserveVolumes(names)
+	var warm *warmContainer
+	if !merged.Tty && len(mounts) == 0 && !strings.HasPrefix(string(host.NetworkMode), "container:") && a.cfg.Runtime.WarmStartsEnabled() {
+		warm = a.claimWarm(warmKey{imageID: img.ID, volatile: host.AutoRemove})
+	}
 	id := newID()
+	if warm != nil {
+		id = warm.id
+	}
 	if merged.Hostname == "" && host.NetworkMode == "host" {
 		// As docker: the host's network, the host's name.
 		merged.Hostname, _ = os.Hostname()
@@ -139,7 +146,7 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(), Image: cfg.Image, ImageID: img.ID,
 		Config: &merged, HostConfig: host, State: State{Status: "created"}, Networks: nets,
-		Mounts: mounts, changed: make(chan struct{}), removed: make(chan struct{}),
+		Mounts: mounts, changed: make(chan struct{}), removed: make(chan struct{}), warm: warm,
 	}
 	var anon []string
 	fail := func(err error) (*Container, []string, error) {
@@ -148,6 +155,9 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 		a.mu.Unlock()
 		release()
 		a.removeAnonymous(anon)
+		c.mu.Lock()
+		a.releaseWarm(c)
+		c.mu.Unlock()
 		_ = a.store.DeleteContainer(id)
 		_ = os.RemoveAll(a.bundle(id))
 		return nil, nil, err
@@ -159,14 +169,16 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 		return fail(err)
 	}
 	t0 := time.Now()
-	if err := a.store.CreateContainer(id, img.ID, host.AutoRemove); err != nil {
-		return fail(fmt.Errorf("create container layer: %w", err))
+	if warm == nil {
+		if err := a.store.CreateContainer(id, img.ID, host.AutoRemove); err != nil {
+			return fail(fmt.Errorf("create container layer: %w", err))
+		}
 	}
 	t1 := time.Now()
 	if err := a.save(c); err != nil {
 		return fail(err)
 	}
-	a.log.Debug("created", "id", id, "layer", t1.Sub(t0), "metadata", time.Since(t1))
+	a.log.Debug("created", "id", id, "layer", t1.Sub(t0), "metadata", time.Since(t1), "warm", warm != nil)
 	a.mu.Lock()
 	a.containers[id] = c
 	a.mu.Unlock()
@@ -249,7 +261,10 @@ func (a *Agent) startRun(c *Container, restartOf int) error {
 	}
 	t0 := time.Now()
 	vm := a.startVolumeMounts(c)
-	rootfs, err := a.store.Mount(c.ID)
+	rootfs, err := a.warmRootfs(c), error(nil)
+	if rootfs == "" {
+		rootfs, err = a.store.Mount(c.ID)
+	}
 	if err != nil {
 		vm.release(a, c)
 		return fmt.Errorf("mount container root: %w", err)
@@ -293,6 +308,11 @@ func (a *Agent) startRun(c *Container, restartOf int) error {
 		c.State.Generation++
 		_ = a.save(c)
 		c.notify()
+		if c.State.ExitCode != 128 {
+			// The command was at fault, not the options: the next
+			// container of them may well run.
+			a.prepareWarm(c)
+		}
 		return &startError{err: err}
 	}
 	c.Rootfs = rootfs
@@ -305,6 +325,7 @@ func (a *Agent) startRun(c *Container, restartOf int) error {
 	c.notify()
 	go a.watch(c, c.State.Generation)
 	a.containerEventLocked(c, events.ActionStart, nil)
+	a.prepareWarm(c)
 	return nil
 }
 
@@ -331,46 +352,27 @@ func (a *Agent) startOrRemove(c *Container) error {
 // launch writes the bundle and starts the shim; the container's process runs
 // once pending attach streams are connected.
 func (a *Agent) launch(c *Container, rootfs string, ns *netSetup, mounts []specs.Mount) (int, error) {
-	b := a.bundle(c.ID)
-	h := c.HostConfig
-	etc := filepath.Join(b, "etc")
-	if err := spec.WriteEtc(etc, ns.etc); err != nil {
-		return 0, err
-	}
-	if ns.etcDir != "" {
-		etc = ns.etcDir
-	}
-	s, err := spec.Build(spec.Input{
-		ID: c.ID, Rootfs: rootfs, Config: c.Config, Host: h, EtcDir: etc,
-		SingleID: a.singleID, Seccomp: a.cfg.Runtime.SeccompEnabled(), Seccomp32: a.cfg.Runtime.Seccomp32,
-		InitBinary: a.initBinary, NetNS: ns.netns, MaxGID: a.maxGID, Mounts: mounts,
-	})
-	if err != nil {
-		if errors.Is(err, spec.ErrInvalid) {
-			return 0, kindErr(errInvalid, "%s", err.Error())
+	if w := c.warm; w != nil {
+		c.warm = nil
+		if pid, ok, err := a.launchWarm(c, w, rootfs, ns, mounts); ok {
+			return pid, err
 		}
-		return 0, err
 	}
-	if err := a.prepareCgroups(c); err != nil {
-		return 0, err
-	}
-	data, err := json.Marshal(s)
+	b := a.bundle(c.ID)
+	s, err := a.writeBundle(c.ID, c.Config, c.HostConfig, rootfs, ns, mounts)
 	if err != nil {
 		return 0, err
 	}
-	if err := os.WriteFile(filepath.Join(b, shim.SpecFile), data, 0o600); err != nil {
+	if _, err := a.prepareCgroups(c.ID, c.HostConfig); err != nil {
+		return 0, err
+	}
+	if err := writeSpec(b, s); err != nil {
 		return 0, err
 	}
 	_ = os.Remove(filepath.Join(b, shim.ExitFile))
-	maxSize, maxFiles := logLimits(h.LogConfig.Config)
 	sock := a.socket(c.ID)
 	a.log.Debug("bundle written", "id", c.ID)
-	pid, err := a.launcher.Spawn(shim.Options{
-		ID: c.ID, Bundle: b, RuncRoot: a.dirs.RuncRoot(), Socket: sock,
-		LogMaxSize: maxSize, LogMaxFiles: maxFiles,
-		Stdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
-		ConsoleHeight: uint16(h.ConsoleSize[0]), ConsoleWidth: uint16(h.ConsoleSize[1]),
-	})
+	pid, err := a.launcher.Spawn(a.shimOptions(c.ID, c.Config, c.HostConfig))
 	if err != nil {
 		a.launcher.Refill()
 		return 0, runError(err)
@@ -385,11 +387,7 @@ func (a *Agent) launch(c *Container, rootfs string, ns *netSetup, mounts []specs
 	// What the network adds to the start: the wait for what was not done
 	// while libcontainer created the container.
 	a.log.Debug("network ready", "id", c.ID, "waited", time.Since(tw))
-	for _, p := range c.attachers {
-		conn, err := shim.Attach(sock, p.stdin, p.stdout, p.stderr)
-		p.ready <- attachResult{conn: conn, err: err}
-	}
-	c.attachers = nil
+	a.connectAttachers(c, sock)
 	_, err = shim.Start(sock)
 	a.launcher.Refill()
 	if ns.netns != "" && ns.netns != spec.HostNetNS && ns.etcDir == "" {
@@ -400,6 +398,60 @@ func (a *Agent) launch(c *Container, rootfs string, ns *netSetup, mounts []specs
 		return 0, runError(err)
 	}
 	return pid, nil
+}
+
+// connectAttachers connects the attach streams that wait for c's start to
+// its shim at sock.
+func (a *Agent) connectAttachers(c *Container, sock string) {
+	for _, p := range c.attachers {
+		conn, err := shim.Attach(sock, p.stdin, p.stdout, p.stderr)
+		p.ready <- attachResult{conn: conn, err: err}
+	}
+	c.attachers = nil
+}
+
+// writeBundle writes the container id's /etc files into its bundle and
+// returns its spec.
+func (a *Agent) writeBundle(id string, cfg *container.Config, h *container.HostConfig, rootfs string, ns *netSetup, mounts []specs.Mount) (*specs.Spec, error) {
+	etc := filepath.Join(a.bundle(id), "etc")
+	if err := spec.WriteEtc(etc, ns.etc); err != nil {
+		return nil, err
+	}
+	if ns.etcDir != "" {
+		etc = ns.etcDir
+	}
+	s, err := spec.Build(spec.Input{
+		ID: id, Rootfs: rootfs, Config: cfg, Host: h, EtcDir: etc,
+		SingleID: a.singleID, Seccomp: a.cfg.Runtime.SeccompEnabled(), Seccomp32: a.cfg.Runtime.Seccomp32,
+		InitBinary: a.initBinary, NetNS: ns.netns, MaxGID: a.maxGID, Mounts: mounts,
+	})
+	if err != nil {
+		if errors.Is(err, spec.ErrInvalid) {
+			return nil, kindErr(errInvalid, "%s", err.Error())
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// writeSpec writes s as the spec the bundle's shim reads.
+func writeSpec(bundle string, s *specs.Spec) error {
+	data, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(bundle, shim.SpecFile), data, 0o600)
+}
+
+// shimOptions are the options of container id's shim.
+func (a *Agent) shimOptions(id string, cfg *container.Config, h *container.HostConfig) shim.Options {
+	maxSize, maxFiles := logLimits(h.LogConfig.Config)
+	return shim.Options{
+		ID: id, Bundle: a.bundle(id), RuncRoot: a.dirs.RuncRoot(), Socket: a.socket(id),
+		LogMaxSize: maxSize, LogMaxFiles: maxFiles,
+		Stdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
+		ConsoleHeight: uint16(h.ConsoleSize[0]), ConsoleWidth: uint16(h.ConsoleSize[1]),
+	}
 }
 
 // runError classifies a failure to run the container's command as docker
@@ -659,6 +711,7 @@ func (a *Agent) remove(c *Container, how removal) error {
 	}
 	prev := c.State.Status
 	c.State.Status = "removing"
+	a.releaseWarm(c)
 	c.mu.Unlock()
 	t0 := time.Now()
 	defer func() { a.log.Debug("removed", "id", c.ID, "took", time.Since(t0), "layer_later", later) }()

@@ -80,6 +80,9 @@ type Runtime struct {
 	// Seccomp32 keeps the 32-bit x86 ABI in the profile (default false:
 	// each architecture costs every container start ~16 ms of compiling).
 	Seccomp32 bool `toml:"seccomp_32bit"`
+	// WarmStarts makes the next container of the image and options last
+	// started in advance (default true; agent/warm.go).
+	WarmStarts *bool `toml:"warm_starts"`
 }
 
 // Plugins configures third-party plugins.
@@ -186,6 +189,9 @@ func Default() Config {
 
 // SeccompEnabled reports whether the default seccomp profile is wanted.
 func (r Runtime) SeccompEnabled() bool { return r.Seccomp == nil || *r.Seccomp }
+
+// WarmStartsEnabled says whether warm starts are on (the default).
+func (r Runtime) WarmStartsEnabled() bool { return r.WarmStarts == nil || *r.WarmStarts }
 
 // Load reads the site file and then userFile (either may be absent) over the
 // defaults and validates the result.

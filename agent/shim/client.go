@@ -2,6 +2,7 @@ package shim
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,12 +129,17 @@ func shimEnv() []string {
 }
 
 func call(socket string, req request, timeout time.Duration) (net.Conn, *response, error) {
+	return callWith(socket, req, nil, timeout)
+}
+
+// callWith is call with payload sent right after the request.
+func callWith(socket string, req request, payload []byte, timeout time.Duration) (net.Conn, *response, error) {
 	c, err := net.DialTimeout("unix", socket, 5*time.Second)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrGone, err)
 	}
 	b, _ := json.Marshal(req)
-	if _, err := c.Write(b); err != nil {
+	if _, err := c.Write(append(b, payload...)); err != nil {
 		c.Close()
 		return nil, nil, fmt.Errorf("%w: %v", ErrGone, err)
 	}
@@ -166,9 +172,34 @@ type bufferedConn struct {
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
+// stubMessage is the command for a warm container's stub
+// (internal/warmstub): the length of what follows the header, the number of
+// arguments and of environment entries (32-bit, little-endian), then each,
+// NUL-terminated.
+func stubMessage(args, env []string) []byte {
+	var data []byte
+	for _, a := range append(append([]string{}, args...), env...) {
+		data = append(append(data, a...), 0)
+	}
+	msg := make([]byte, 12, 12+len(data))
+	binary.LittleEndian.PutUint32(msg[0:], uint32(len(data)))
+	binary.LittleEndian.PutUint32(msg[4:], uint32(len(args)))
+	binary.LittleEndian.PutUint32(msg[8:], uint32(len(env)))
+	return append(msg, data...)
+}
+
 // Start lets the created container's init run its command.
-func Start(socket string) (int, error) {
-	c, resp, err := call(socket, request{Op: "start"}, 30*time.Second)
+func Start(socket string) (int, error) { return StartCommand(socket, nil, nil) }
+
+// StartCommand starts a warm container (Options.Warm) with its command:
+// args, in the environment env.
+func StartCommand(socket string, args, env []string) (int, error) {
+	req, payload := request{Op: "start"}, []byte(nil)
+	if args != nil {
+		payload = stubMessage(args, env)
+		req.Len = len(payload)
+	}
+	c, resp, err := callWith(socket, req, payload, 30*time.Second)
 	if err != nil {
 		return 0, err
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/moss-containers/moss/agent/cgroup"
 	"github.com/moss-containers/moss/agent/spec"
 	"github.com/moss-containers/moss/internal/atomicfile"
+	"github.com/moss-containers/moss/internal/warmstub"
 )
 
 // Role is the hidden argument that makes the binary run as a shim.
@@ -58,13 +59,16 @@ type ExitStatus struct {
 }
 
 type request struct {
-	Op     string `json:"op"`
-	Signal int    `json:"signal,omitempty"`
-	Stdin  bool   `json:"stdin,omitempty"`
-	Stdout bool   `json:"stdout,omitempty"`
-	Stderr bool   `json:"stderr,omitempty"`
-	Height int    `json:"height,omitempty"`
-	Width  int    `json:"width,omitempty"`
+	Op string `json:"op"`
+	// Len is the length of what follows a warm container's start request:
+	// the stub's message (stubMessage).
+	Len    int  `json:"len,omitempty"`
+	Signal int  `json:"signal,omitempty"`
+	Stdin  bool `json:"stdin,omitempty"`
+	Stdout bool `json:"stdout,omitempty"`
+	Stderr bool `json:"stderr,omitempty"`
+	Height int  `json:"height,omitempty"`
+	Width  int  `json:"width,omitempty"`
 }
 
 type response struct {
@@ -90,6 +94,10 @@ type Options struct {
 	// ConsoleHeight and ConsoleWidth size the TTY of a container whose
 	// spec asks for a terminal.
 	ConsoleHeight, ConsoleWidth uint16
+	// Warm creates the container in advance (the agent's spare for the
+	// next run of the same image and options): its first process is the
+	// stub (internal/warmstub), which the start gives its command to.
+	Warm bool
 }
 
 type shim struct {
@@ -103,6 +111,9 @@ type shim struct {
 	listener  *net.UnixListener
 	// cgroups are the container's own (cgroup.File), removed when it ends.
 	cgroups map[string]string
+	// stub is the control socket of a warm container's stub, which the
+	// supervisor gives the command (sv_start_stub).
+	stub *os.File
 
 	// attached and waiting are connections to hand over to the supervisor.
 	attached []handedConn
@@ -160,6 +171,15 @@ func Main(args []string) int {
 	_ = os.WriteFile(filepath.Join(s.opts.Bundle, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
 	writeResponse(ready, response{Pid: pid})
 	ready.Close()
+	if s.opts.Warm {
+		// The stub runs: the supervisor holds its control socket and
+		// gives it the command at the start.
+		err := s.handOff()
+		fmt.Fprintf(os.Stderr, "shim: hand-off to the supervisor failed: %v\n", err)
+		_ = s.container.Signal(syscall.SIGKILL)
+		_ = s.container.Destroy()
+		return 1
+	}
 	if err := s.serveUntilStart(); err != nil {
 		fmt.Fprintf(os.Stderr, "shim: %v\n", err)
 		_ = s.container.Signal(syscall.SIGKILL)
@@ -279,6 +299,12 @@ func (s *shim) create() error {
 	proc := processOf(spec.Process)
 	proc.Init = true
 	proc.Stdin, proc.Stdout, proc.Stderr = stdin, outW, errW
+	var stubEnds []*os.File
+	if s.opts.Warm {
+		if s.stub, stubEnds, err = warmProcess(proc); err != nil {
+			return err
+		}
+	}
 	trace("created")
 	if err := c.Start(proc); err != nil {
 		_ = c.Destroy()
@@ -289,7 +315,41 @@ func (s *shim) create() error {
 	errW.Close()
 	devnull.Close()
 	s.process, s.stdout, s.stderr = proc, outR, errR
+	if s.opts.Warm {
+		for _, f := range stubEnds {
+			f.Close()
+		}
+		// The stub runs now, as PID 1, and waits for the command.
+		if err := c.Exec(); err != nil {
+			_ = c.Signal(syscall.SIGKILL)
+			_ = c.Destroy()
+			return fmt.Errorf("start the warm container's stub: %w", err)
+		}
+		trace("stub")
+	}
 	return s.listen()
+}
+
+// warmProcess makes p the stub of a warm container: this binary, passed as
+// descriptor 3 and executed through /proc (so that nothing of the host's
+// is mounted into the container), with the control socket as descriptor
+// 4. It returns the shim's end of the socket and the descriptors to close
+// once the process started.
+func warmProcess(p *libcontainer.Process) (*os.File, []*os.File, error) {
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, nil, err
+	}
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		exe.Close()
+		return nil, nil, err
+	}
+	ours, theirs := os.NewFile(uintptr(pair[0]), "stub"), os.NewFile(uintptr(pair[1]), "stub-child")
+	p.ExtraFiles = []*os.File{exe, theirs}
+	p.Args = []string{"/proc/self/fd/3"}
+	p.Env = []string{warmstub.Env + "=1"}
+	return ours, []*os.File{exe, theirs}, nil
 }
 
 // rlimits converts the spec's process limits to libcontainer's.
@@ -419,7 +479,7 @@ func (s *shim) serveUntilStart() error {
 			return err
 		}
 		var req request
-		if err := json.NewDecoder(io.LimitReader(c, 4096)).Decode(&req); err != nil {
+		if err := json.NewDecoder(io.LimitReader(c, 4<<20)).Decode(&req); err != nil {
 			c.Close()
 			continue
 		}
@@ -484,7 +544,7 @@ func (s *shim) handOff() error {
 	// own descriptors, such as its epoll instance, before the exec.)
 	keep := func(fd uintptr) (int, error) { return unix.FcntlInt(fd, unix.F_DUPFD, 100) }
 	var fixed []string
-	for _, f := range []*os.File{s.stdout, s.stderr, lf, logf, s.stdin} {
+	for _, f := range []*os.File{s.stdout, s.stderr, lf, logf, s.stdin, s.stub} {
 		if f == nil {
 			fixed = append(fixed, "-1")
 			continue
@@ -520,7 +580,13 @@ func (s *shim) handOff() error {
 	}
 	pid, _ := s.process.Pid()
 	var cgroups []string
-	if st, err := s.container.State(); err == nil {
+	// From libcontainer's state file, as it wrote it at the start:
+	// Container.State would also look the process up in /proc, which costs
+	// about 2 ms of every start.
+	var st struct {
+		CgroupPaths map[string]string `json:"cgroup_paths"`
+	}
+	if b, err := os.ReadFile(filepath.Join(s.opts.RuncRoot, s.opts.ID, "state.json")); err == nil && json.Unmarshal(b, &st) == nil {
 		for _, p := range st.CgroupPaths {
 			cgroups = append(cgroups, p)
 		}
@@ -543,6 +609,9 @@ func (s *shim) handOff() error {
 		"MOSS_SV_WAIT=" + strings.Join(wait, ","),
 		"MOSS_SV_STDINONCE=" + strconv.Itoa(b2i[s.opts.StdinOnce]),
 		"MOSS_SV_TTY=" + strconv.Itoa(b2i[s.tty]),
+	}
+	if s.stub != nil {
+		env = append(env, "MOSS_SV_STUB="+fixed[5])
 	}
 	argv := []string{"moss", Role, s.opts.ID, s.opts.Bundle, s.opts.RuncRoot, s.opts.Socket,
 		strconv.FormatInt(s.opts.LogMaxSize, 10), strconv.Itoa(s.opts.LogMaxFiles)}

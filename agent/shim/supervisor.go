@@ -19,7 +19,9 @@ With MOSS_SV_TTY=1 the container runs on a terminal: the "stdout pipe" and
 the "stdin" are its master (there is no stderr), attached clients get the
 raw output without frame headers, and resize requests set its size.
 The request protocol is the Go client's (client.go): one JSON object per
-connection, answered with one JSON line.
+connection, answered with one JSON line. A warm container's supervisor
+(MOSS_SV_STUB, its stub's control socket) starts before the command: its
+start request is followed by the stub's message, which it passes on.
 */
 
 /*
@@ -40,6 +42,7 @@ connection, answered with one JSON line.
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <time.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #define SV_MAXC 256
@@ -57,6 +60,8 @@ static char sv_finished[64];
 // the pipe takes it (non-blocking, so that a container that does not read
 // its input cannot stall its output).
 static int sv_stdin = -1, sv_stdin_once, sv_stdin_closing, sv_tty;
+// A warm container's stub, waiting for its command (-1: none, or given).
+static int sv_stub = -1;
 static char sv_inbuf[65536];
 static size_t sv_inlen, sv_inoff;
 
@@ -260,11 +265,74 @@ static void sv_await_exec(void) {
 	}
 }
 
+// sv_readfull reads n bytes (blocking); 0 on success.
+static int sv_readfull(int fd, char *p, size_t n) {
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0 && errno == EINTR) continue;
+		if (r <= 0) return -1;
+		p += r; n -= r;
+	}
+	return 0;
+}
+
+// sv_start_stub gives a warm container's stub its command: the message of
+// len bytes that follows the request (part of it read with the request
+// into c->buf). The stub executes it, which closes its control socket, or
+// sends why it could not.
+static void sv_start_stub(struct sv_client *c, long len) {
+	static const char prefix[] = "unable to start container process: error during container init: ";
+	char resp[20000], text[8192];
+	char *msg = len > 0 && len <= (64L << 20) ? malloc(len) : NULL;
+	if (!msg) { sv_reply(c->fd, "{\"error\":\"bad start request\"}\n"); return; }
+	char *end = strchr(c->buf, '}');
+	size_t have = end ? (size_t)(c->len - (end + 1 - c->buf)) : 0;
+	if (have > (size_t)len) have = len;
+	if (have) memcpy(msg, end + 1, have);
+	struct timeval tv = {.tv_sec = 10};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (sv_readfull(c->fd, msg + have, len - have) < 0 || sv_writeall(sv_stub, msg, len) < 0) {
+		free(msg);
+		sv_reply(c->fd, "{\"error\":\"send the command to the warm container failed\"}\n");
+		return;
+	}
+	free(msg);
+	uint32_t tl = 0;
+	ssize_t r;
+	do r = read(sv_stub, &tl, 4); while (r < 0 && errno == EINTR);
+	if (r == 0) { // executed
+		close(sv_stub);
+		sv_stub = -1;
+		snprintf(resp, sizeof(resp), "{\"pid\":%d}\n", sv_pid);
+		sv_reply(c->fd, resp);
+		return;
+	}
+	size_t n = 0;
+	if (r == 4 && tl < sizeof(text) && sv_readfull(sv_stub, text, tl) == 0) n = tl;
+	text[n] = 0;
+	close(sv_stub);
+	sv_stub = -1;
+	size_t l = snprintf(resp, sizeof(resp), "{\"error\":\"%s", prefix);
+	for (size_t i = 0; i < n && l < sizeof(resp) - 16; i++) {
+		unsigned char ch = text[i];
+		if (ch == '"' || ch == '\\') { resp[l++] = '\\'; resp[l++] = ch; }
+		else if (ch < 0x20) l += snprintf(resp + l, sizeof(resp) - l, "\\u%04x", ch);
+		else resp[l++] = ch;
+	}
+	snprintf(resp + l, sizeof(resp) - l, "\"}\n");
+	sv_reply(c->fd, resp);
+}
+
 // sv_request answers one complete request; it returns 1 when the client
 // stays connected (attach, wait).
 static int sv_request(struct sv_client *c) {
 	char *req = c->buf, resp[512];
 	if (strstr(req, "\"op\":\"start\"")) {
+		const char *l = strstr(req, "\"len\":");
+		if (sv_stub >= 0 && l) {
+			sv_start_stub(c, atol(l + 6));
+			return 0;
+		}
 		snprintf(resp, sizeof(resp), "{\"pid\":%d}\n", sv_pid);
 		sv_reply(c->fd, resp);
 		return 0;
@@ -403,6 +471,8 @@ __attribute__((constructor)) static void moss_supervisor(void) {
 	}
 	sv_stdin_once = atoi(getenv("MOSS_SV_STDINONCE") ?: "0");
 	sv_tty = atoi(getenv("MOSS_SV_TTY") ?: "0");
+	sv_stub = atoi(getenv("MOSS_SV_STUB") ?: "-1");
+	if (sv_stub >= 0) fcntl(sv_stub, F_SETFD, FD_CLOEXEC);
 	if (sv_fd[1] < 0) sv_pipe_open[1] = 0;
 	struct stat st;
 	if (fstat(sv_logfd, &st) == 0) sv_logsize = st.st_size;

@@ -1,0 +1,408 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/moss-containers/moss/agent/shim"
+	"github.com/moss-containers/moss/agent/spec"
+)
+
+// Warm starts. After a container starts, the agent makes the next one in
+// advance, from the same image and options: its layer, its mounted root,
+// its bundle, its cgroups, a network namespace, and its shim, which has
+// libcontainer create the container and run its first process, the stub
+// (internal/warmstub), up to where the command would be executed. The next
+// create of that image claims it (the new container takes its ID and
+// layer); its start compares the spec it would build with the warm one's,
+// all but the command's arguments and environment, and on a match gives the
+// stub the command, which replaces it as PID 1. Anything else (another
+// image, a mount, a terminal, other limits or capabilities, another user
+// or working directory) makes it start as usual, with the layer kept.
+// Only one is kept, for the last image and options; `[runtime] warm_starts
+// = false` turns them off.
+
+// warmMarker marks the bundle of a warm container no container has
+// claimed, and holds the path of its network namespace (if any); a
+// restarted agent removes it (loadContainers).
+const warmMarker = "warm"
+
+type warmKey struct {
+	imageID  string
+	volatile bool // a --rm container's layer (storage.CreateContainer)
+}
+
+// warmTemplate is what a warm container is made from: the configuration of
+// the container whose start asked for it.
+type warmTemplate struct {
+	cfg  container.Config
+	host container.HostConfig
+	// defaultHostname: the template's hostname was its ID's, so the warm
+	// container's is its own.
+	defaultHostname bool
+	// isolated: a network namespace of its own (bridge networks); else
+	// none, or the host's.
+	isolated bool
+}
+
+type warmContainer struct {
+	id  string
+	key warmKey
+	tpl warmTemplate
+	// layer closes once the layer exists, ready once the shim answered;
+	// err is set before either closes when making it failed.
+	layer, ready chan struct{}
+	err          error
+	rootfs       string
+	netns        string
+	// spec is the warm spec without the command; cgroups its cgroups.
+	spec    []byte
+	cgroups []byte
+	opts    shim.Options
+}
+
+// warmPool holds the one warm container.
+type warmPool struct {
+	mu     sync.Mutex
+	w      *warmContainer
+	closed bool
+}
+
+// warmEligible says whether a start of c may be made warm next time: no
+// terminal, no mounts, and no other container's network namespace.
+func (a *Agent) warmEligible(c *Container) bool {
+	if !a.cfg.Runtime.WarmStartsEnabled() || c.noWarm || c.Config.Tty || len(c.Mounts) > 0 {
+		return false
+	}
+	return !strings.HasPrefix(string(c.HostConfig.NetworkMode), "container:")
+}
+
+// prepareWarm makes the next warm container from c, which just started,
+// unless one for its image and options is there already. Callers hold c.mu.
+func (a *Agent) prepareWarm(c *Container) {
+	if !a.warmEligible(c) {
+		return
+	}
+	key := warmKey{imageID: c.ImageID, volatile: c.HostConfig.AutoRemove}
+	p := &a.warm
+	p.mu.Lock()
+	if p.closed || (p.w != nil && p.w.key == key) {
+		p.mu.Unlock()
+		return
+	}
+	old := p.w
+	w := &warmContainer{
+		id: newID(), key: key, layer: make(chan struct{}), ready: make(chan struct{}),
+		tpl: warmTemplate{
+			cfg: *c.Config, host: *c.HostConfig, isolated: c.NetNS != "",
+			defaultHostname: c.Config.Hostname == c.ID[:12],
+		},
+	}
+	p.w = w
+	p.mu.Unlock()
+	go func() {
+		if old != nil {
+			a.discardWarm(old)
+		}
+		a.makeWarm(w)
+	}()
+}
+
+// claimWarm hands the warm container for key to a container being created,
+// once its layer exists; nil when there is none (or making it failed).
+func (a *Agent) claimWarm(key warmKey) *warmContainer {
+	p := &a.warm
+	p.mu.Lock()
+	w := p.w
+	if w == nil || w.key != key {
+		p.mu.Unlock()
+		return nil
+	}
+	p.w = nil
+	p.mu.Unlock()
+	<-w.layer
+	if w.err != nil {
+		return nil
+	}
+	_ = os.Remove(filepath.Join(a.bundle(w.id), warmMarker))
+	return w
+}
+
+// makeWarm makes w: its layer, root, bundle, cgroups and shim.
+func (a *Agent) makeWarm(w *warmContainer) {
+	t0 := time.Now()
+	layerDone := false
+	fail := func(err error) {
+		w.err = err
+		if !layerDone {
+			close(w.layer)
+		}
+		close(w.ready)
+		a.log.Debug("warm container failed", "id", w.id, "error", err)
+	}
+	if err := a.store.CreateContainer(w.id, w.key.imageID, w.key.volatile); err != nil {
+		fail(err)
+		return
+	}
+	b := a.bundle(w.id)
+	if err := os.MkdirAll(b, 0o700); err != nil {
+		fail(err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(b, warmMarker), nil, 0o600); err != nil {
+		fail(err)
+		return
+	}
+	layerDone = true
+	close(w.layer)
+	// From here on, a container may have claimed w: it starts cold if w
+	// fails, with its layer.
+	rootfs, err := a.store.Mount(w.id)
+	if err != nil {
+		fail(err)
+		return
+	}
+	w.rootfs = rootfs
+	cfg, host := w.tpl.cfg, w.tpl.host
+	if w.tpl.defaultHostname {
+		cfg.Hostname = w.id[:12]
+	}
+	ns := &netSetup{etc: spec.Etc{Hostname: cfg.Hostname}}
+	switch {
+	case w.tpl.isolated:
+		if ns.netns, err = a.takeNetNS(w.id); err != nil {
+			fail(err)
+			return
+		}
+		w.netns = ns.netns
+		a.spareNetNS.Refill()
+		_ = os.WriteFile(filepath.Join(b, warmMarker), []byte(w.netns), 0o600)
+	case host.NetworkMode == "host":
+		ns.netns, ns.etc.HostFiles = spec.HostNetNS, true
+	}
+	s, err := a.writeBundle(w.id, &cfg, &host, rootfs, ns, nil)
+	if err != nil {
+		fail(err)
+		return
+	}
+	cs, err := a.prepareCgroups(w.id, &host)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if err := writeSpec(b, s); err != nil {
+		fail(err)
+		return
+	}
+	w.spec, w.cgroups = warmSpecKey(s), mustJSON(cs)
+	w.opts = a.shimOptions(w.id, &cfg, &host)
+	opts := w.opts
+	opts.Warm = true
+	_, err = a.launcher.Spawn(opts)
+	a.launcher.Refill()
+	if err != nil {
+		fail(err)
+		return
+	}
+	close(w.ready)
+	a.log.Debug("warm container ready", "id", w.id, "took", time.Since(t0))
+}
+
+// warmSpecKey is s without what the stub sets: the command's arguments and
+// environment.
+func warmSpecKey(s *specs.Spec) []byte {
+	cp := *s
+	if s.Process != nil {
+		p := *s.Process
+		p.Args, p.Env = nil, nil
+		cp.Process = &p
+	}
+	return mustJSON(&cp)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// launchWarm starts c in its warm container w when what c's start would
+// build is what w was made with; ok is false when c is to start cold (w is
+// gone then, its layer and network namespace kept for c).
+func (a *Agent) launchWarm(c *Container, w *warmContainer, rootfs string, ns *netSetup, mounts []specs.Mount) (pid int, ok bool, err error) {
+	<-w.ready
+	cold := func() (int, bool, error) {
+		a.dropWarmShim(w)
+		if w.netns != "" && w.netns != c.NetNS {
+			dropNetNS(w.netns)
+		}
+		return 0, false, nil
+	}
+	if w.err != nil || rootfs != w.rootfs {
+		return cold()
+	}
+	b := a.bundle(c.ID)
+	s, err := a.writeBundle(c.ID, c.Config, c.HostConfig, rootfs, ns, mounts)
+	if err != nil {
+		a.dropWarmShim(w)
+		return 0, true, err
+	}
+	cs, err := a.prepareCgroups(c.ID, c.HostConfig)
+	if err != nil {
+		a.dropWarmShim(w)
+		return 0, true, err
+	}
+	if !bytes.Equal(warmSpecKey(s), w.spec) || !bytes.Equal(mustJSON(cs), w.cgroups) || a.shimOptions(c.ID, c.Config, c.HostConfig) != w.opts {
+		a.log.Debug("warm container does not match", "id", c.ID)
+		return cold()
+	}
+	// (The bundle keeps the warm spec: only the shim read it.)
+	sock := a.socket(c.ID)
+	if err := ns.wait(filepath.Join(b, "etc")); err != nil {
+		_ = shim.Kill(sock, syscall.SIGKILL)
+		return 0, true, err
+	}
+	a.connectAttachers(c, sock)
+	pid, err = shim.StartCommand(sock, s.Process.Args, s.Process.Env)
+	if err != nil {
+		_ = shim.Kill(sock, syscall.SIGKILL)
+		return 0, true, runError(err)
+	}
+	a.log.Debug("started warm", "id", c.ID)
+	return pid, true, nil
+}
+
+// dropWarmShim ends w's shim and waits until it has cleaned up (its
+// libcontainer state is gone), so that a cold start can use the ID.
+func (a *Agent) dropWarmShim(w *warmContainer) {
+	<-w.ready
+	if w.err != nil {
+		return
+	}
+	sock := a.socket(w.id)
+	if err := shim.Kill(sock, syscall.SIGKILL); err != nil && !errors.Is(err, shim.ErrGone) {
+		a.log.Warn("end warm container", "id", w.id, "error", err)
+	}
+	state := filepath.Join(a.dirs.RuncRoot(), w.id)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if _, err := os.Stat(sock); err != nil {
+			if _, err := os.Stat(state); err != nil {
+				return
+			}
+		}
+	}
+	a.log.Warn("warm container's shim did not end", "id", w.id)
+}
+
+// discardWarm removes a warm container no container claimed.
+func (a *Agent) discardWarm(w *warmContainer) {
+	<-w.ready
+	a.dropWarmShim(w)
+	a.removeCgroups(w.id)
+	if w.netns != "" {
+		dropNetNS(w.netns)
+	}
+	_ = a.store.Unmount(w.id, true)
+	a.deleteLater(w.id, []string{a.bundle(w.id), filepath.Join(a.dirs.RuncRoot(), w.id)})
+}
+
+// closeWarm discards the warm container and makes no more (shutdown).
+func (a *Agent) closeWarm() {
+	p := &a.warm
+	p.mu.Lock()
+	w := p.w
+	p.w, p.closed = nil, true
+	p.mu.Unlock()
+	if w != nil {
+		a.discardWarm(w)
+	}
+}
+
+// releaseWarm ends the warm container of c, claimed but not started
+// (removal). Callers hold c.mu.
+func (a *Agent) releaseWarm(c *Container) {
+	w := c.warm
+	if w == nil {
+		return
+	}
+	c.warm = nil
+	a.dropWarmShim(w)
+	if w.netns != "" {
+		dropNetNS(w.netns)
+	}
+	a.removeCgroups(c.ID)
+}
+
+// warmRootfs is the root of c's warm container, mounted already ("" when
+// c has none). Callers hold c.mu.
+func (a *Agent) warmRootfs(c *Container) string {
+	if c.warm == nil {
+		return ""
+	}
+	<-c.warm.ready
+	return c.warm.rootfs
+}
+
+// warmNetNS is the network namespace of c's warm container, if it has
+// one, for c's start. Callers hold c.mu.
+func (c *Container) warmNetNS() string {
+	if c.warm == nil {
+		return ""
+	}
+	<-c.warm.ready
+	if c.warm.err != nil {
+		return ""
+	}
+	return c.warm.netns
+}
+
+// releaseImages lets images be removed: it discards the warm container
+// (another is made at the next start) and waits for the layers of removed
+// containers to be deleted.
+func (a *Agent) releaseImages() {
+	p := &a.warm
+	p.mu.Lock()
+	w := p.w
+	p.w = nil
+	p.mu.Unlock()
+	if w != nil {
+		a.discardWarm(w)
+	}
+	a.waitLayersDeleted()
+}
+
+// clearWarm removes, at the agent's start, what warm containers of an
+// earlier agent left: unclaimed ones (their bundle has the marker; their
+// layer goes with deleteOrphans) and the shims of claimed ones that were
+// never started.
+func (a *Agent) clearWarm(id string, claimed bool) {
+	if len(id) < 16 {
+		return // not a container's directory
+	}
+	sock := a.socket(id)
+	if _, err := os.Stat(sock); err == nil {
+		w := &warmContainer{id: id, ready: make(chan struct{})}
+		close(w.ready)
+		a.dropWarmShim(w)
+	}
+	if !claimed {
+		if ns, err := os.ReadFile(filepath.Join(a.bundle(id), warmMarker)); err == nil && len(ns) > 0 {
+			dropNetNS(string(ns))
+		}
+		a.removeCgroups(id)
+		_ = a.store.Unmount(id, true)
+		a.deleteLater(id, []string{a.bundle(id), filepath.Join(a.dirs.RuncRoot(), id)})
+	}
+}
