@@ -270,10 +270,12 @@ func (a *Agent) launchWarm(c *Container, w *warmContainer, rootfs string, ns *ne
 	}
 	// (The bundle keeps the warm spec: only the shim read it.)
 	sock := a.socket(c.ID)
+	tw := time.Now()
 	if err := ns.wait(filepath.Join(b, "etc")); err != nil {
 		_ = shim.Kill(sock, syscall.SIGKILL)
 		return 0, true, err
 	}
+	a.log.Debug("network ready", "id", c.ID, "waited", time.Since(tw))
 	a.connectAttachers(c, sock)
 	pid, err = shim.StartCommand(sock, s.Process.Args, s.Process.Env)
 	if err != nil {

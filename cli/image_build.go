@@ -25,7 +25,6 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/spf13/cobra"
-	"go.podman.io/image/v5/docker/reference"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,7 +88,7 @@ func (a *app) buildCmd() *cobra.Command {
 // validateTag is docker's: a reference the daemon can resolve, kept as
 // written.
 func validateTag(v string) (string, error) {
-	if _, err := reference.ParseNormalizedNamed(v); err != nil {
+	if err := checkReference(v); err != nil {
 		return "", err
 	}
 	return v, nil

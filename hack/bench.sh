@@ -94,14 +94,16 @@ median() {
 }
 # alternate NAME CMD...: hyperfine runs the commands alternating, in
 # $rounds blocks of $per runs each (warm-up in the first), into
-# $tmp/NAME-ROUND.json.
+# $tmp/NAME-ROUND.json; with PAUSE set, each run comes that long after the
+# last (hyperfine --prepare), for both tools alike.
 alternate() {
-	local name=$1 r warm
+	local name=$1 r warm prep=()
 	shift
+	[ -n "${PAUSE:-}" ] && prep=(--prepare "sleep $PAUSE")
 	for r in $(seq "$rounds"); do
 		warm=0
 		[ "$r" = 1 ] && warm=3
-		hyperfine -N -i --style none --warmup $warm --runs "$per" --export-json "$tmp/$name-$r.json" "$@" >/dev/null
+		hyperfine -N -i --style none --warmup $warm --runs "$per" "${prep[@]}" --export-json "$tmp/$name-$r.json" "$@" >/dev/null
 	done
 }
 row() { printf '  %-52s %s\n' "$1" "$2"; }
@@ -113,19 +115,26 @@ prun="podman run --rm --network none $pimg true"
 cmds=("$mrun")
 [ $have_podman = 1 ] && cmds+=("$prun")
 echo "bench: ${#cmds[@]} command(s), $rounds rounds of $per runs each, alternating"
-alternate run "${cmds[@]}"
+# The latency of one run: each comes 0.3 s after the last, so that the
+# agent has finished what a run leaves it (removing the container, making
+# the next warm one; agent/warm.go). Then the same runs back to back,
+# where that work competes with the next run: a measure of throughput.
+PAUSE=0.3 alternate run "${cmds[@]}"
+alternate runb2b "${cmds[@]}"
 moss_ms=$(median '.results[0].times' "$tmp"/run-*.json)
-failed=$(jq -s '[.[].results[0].exit_codes[] | select(. != 0)] | length' "$tmp"/run-*.json)
+b2b_ms=$(median '.results[0].times' "$tmp"/runb2b-*.json)
+failed=$(jq -s '[.[].results[0].exit_codes[] | select(. != 0)] | length' "$tmp"/run-*.json "$tmp"/runb2b-*.json)
 
 echo
 echo "Moss $("$moss" version 2>/dev/null | awk '/Version:/ {print $2; exit}'), $(uname -r), $(nproc) CPUs, $(date -u +%F)"
-row "run --rm --network none IMAGE true (median of $((rounds * per)))" "moss $moss_ms ms"
+row "run --rm --network none IMAGE true (median of $((rounds * per)))" "moss $moss_ms ms (0.3 s apart)"
 [ "$failed" = 0 ] || row "" "($failed moss runs exited non-zero!)"
 if [ $have_podman = 1 ]; then
 	podman_ms=$(median '.results[1].times' "$tmp"/run-*.json)
 	row "" "podman $podman_ms ms (same runs, alternating)"
 	row "" "$(awk -v m="$moss_ms" -v p="$podman_ms" 'BEGIN {printf "moss %.1fx faster (target: >= 5x, <= 25 ms)", p/m}')"
 fi
+row "" "moss $b2b_ms ms back to back$([ $have_podman = 1 ] && echo ", podman $(median '.results[1].times' "$tmp"/runb2b-*.json) ms")"
 
 # Idle figures: let the agent finish what the runs left it to do.
 sleep 2
@@ -196,14 +205,16 @@ fi
 # default rootless network, alternating as above.
 bcmds=("$moss run --rm $img true")
 [ $have_podman = 1 ] && bcmds+=("podman run --rm $pimg true")
-alternate bridge "${bcmds[@]}"
+PAUSE=0.3 alternate bridge "${bcmds[@]}"
+alternate bridgeb2b "${bcmds[@]}"
 bridge_ms=$(median '.results[0].times' "$tmp"/bridge-*.json)
-row "run --rm IMAGE true, default bridge network (median of $((rounds * per)))" "moss $bridge_ms ms"
+row "run --rm IMAGE true, default bridge network (median of $((rounds * per)))" "moss $bridge_ms ms (0.3 s apart)"
 if [ $have_podman = 1 ]; then
 	pbridge_ms=$(median '.results[1].times' "$tmp"/bridge-*.json)
 	row "" "podman $pbridge_ms ms (its default rootless network, same runs)"
 	row "" "$(awk -v m="$bridge_ms" -v p="$pbridge_ms" 'BEGIN {printf "moss %.1fx faster (target: >= 4x, <= 40 ms)", p/m}')"
 fi
+row "" "moss $(median '.results[0].times' "$tmp"/bridgeb2b-*.json) ms back to back$([ $have_podman = 1 ] && echo ", podman $(median '.results[1].times' "$tmp"/bridgeb2b-*.json) ms")"
 # The Connect round trip to the bridge plugin, as the agent's debug log
 # times it, over 20 starts.
 stop_agent() {
