@@ -214,7 +214,7 @@ func run(log hclog.Logger, args []string) error {
 		}
 	}
 	a.maxGID = maxMappedGID()
-	a.clearNetNS()
+	staleNS := a.staleNetNS()
 	a.spareNetNS = spare.New(a.newSpareNetNS, dropNetNS)
 	if err := a.loadNetworks(); err != nil {
 		return err
@@ -233,6 +233,7 @@ func run(log hclog.Logger, args []string) error {
 	if err := a.loadContainers(); err != nil {
 		return err
 	}
+	a.clearNetNS(staleNS)
 	a.deleteOrphans()
 	defer a.waitLayersDeleted()
 	defer a.closeWarm()

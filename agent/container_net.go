@@ -707,15 +707,31 @@ func portSummary(c *Container) []container.PortSummary {
 	return out
 }
 
-// clearNetNS removes the spare namespace an earlier agent left.
-func (a *Agent) clearNetNS() {
-	entries, err := os.ReadDir(a.dirs.NetNS())
-	if err != nil {
-		return
-	}
+// staleNetNS lists the spare namespaces an earlier agent left, before this
+// one makes any.
+func (a *Agent) staleNetNS() []string {
+	entries, _ := os.ReadDir(a.dirs.NetNS())
+	var out []string
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "spare-") {
-			_ = removeNetNS(filepath.Join(a.dirs.NetNS(), e.Name()))
+			out = append(out, filepath.Join(a.dirs.NetNS(), e.Name()))
+		}
+	}
+	return out
+}
+
+// clearNetNS removes the stale namespaces no loaded container uses: a
+// container's may have been a spare (or a warm container's) at its start.
+func (a *Agent) clearNetNS(stale []string) {
+	inUse := map[string]bool{}
+	a.mu.Lock()
+	for _, c := range a.containers {
+		inUse[c.NetNS] = true
+	}
+	a.mu.Unlock()
+	for _, p := range stale {
+		if !inUse[p] {
+			_ = removeNetNS(p)
 		}
 	}
 }

@@ -48,6 +48,7 @@ fi
 phase build
 make -s build
 cp bin/moss "$work/moss"
+cp contrib/systemd/moss.service "$work/moss.service"
 contrib/mkimage.sh "$work" >/dev/null
 mkdir -p "$work/unit"
 if [ "$what" = all ]; then
@@ -130,7 +131,7 @@ phase "integration (as $user)"
 ilog="$work/integration.log"
 if as_user "$user" "$work" env MOSS_BIN="$work/moss" MOSS_IT_ROOTFS="$work/busybox-rootfs.tar" MOSS_IT_CNI="$work/moss-cni" \
 	MOSS_IT_VOLUME_EXAMPLE="$work/moss-volume-example" MOSS_IT_DOCKER_VOLUME_PLUGIN="$work/moss-docker-volume-testplugin" \
-	"$work/integration.test" -test.v -test.timeout 12m 2>&1 | tee "$ilog"; then :; else status=1; fi
+	MOSS_IT_SYSTEMD_UNIT="$work/moss.service" "$work/integration.test" -test.v -test.timeout 12m 2>&1 | tee "$ilog"; then :; else status=1; fi
 summarize "$ilog"
 
 if [ $root = 1 ]; then

@@ -10,6 +10,7 @@
 //	MOSS_IT_ROOTFS           a prebuilt busybox rootfs tarball (default: contrib/mkimage.sh builds one)
 //	MOSS_IT_USER_NOSUBUID=1  the user running the tests has no subordinate IDs: TestNoSubuid runs instead of skipping
 //	MOSS_IT_KEEP=1           keep the temporary directories (and the agent log) after the run
+//	MOSS_IT_SYSTEMD_UNIT     contrib/systemd/moss.service, when the suite runs outside the repository
 package integration
 
 import (

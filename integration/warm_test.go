@@ -156,6 +156,24 @@ func TestWarmStarts(t *testing.T) {
 		t.Fatalf("warm run on the default network: %q", got)
 	}
 
+	// A container started warm on a bridge network keeps its namespace
+	// (made in advance, among the spares) across an agent restart.
+	rmf(t, "warmnet0", "warmnet")
+	mustMoss(t, "run", "--name", "warmnet0", image, "true")
+	waitWarm(t)
+	mustMoss(t, "run", "-d", "--name", "warmnet", image, "sleep", "100")
+	sandbox := strings.TrimSpace(mustMoss(t, "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", "warmnet"))
+	restartAgent(t)
+	if _, err := os.Stat(sandbox); err != nil {
+		t.Fatalf("the running container's network namespace after an agent restart: %v", err)
+	}
+	mustMoss(t, "network", "disconnect", "bridge", "warmnet")
+	mustMoss(t, "network", "connect", "bridge", "warmnet")
+	if got := mustMoss(t, "exec", "warmnet", "sh", "-c", "ip -4 addr show eth0 | grep -c inet"); got != "1\n" {
+		t.Fatalf("after reconnecting: %q", got)
+	}
+	mustMoss(t, "rm", "-f", "warmnet", "warmnet0")
+
 	// A claimed container that is removed unstarted takes its warm
 	// container along; so does an agent that is killed.
 	mustMoss(t, "run", "--name", "warm2", image, "true")
