@@ -118,7 +118,11 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 	release := a.reserveVolumes(names)
 	var warm *warmContainer
 	if !merged.Tty && len(mounts) == 0 && !strings.HasPrefix(string(host.NetworkMode), "container:") && a.cfg.Runtime.WarmStartsEnabled() {
-		warm = a.claimWarm(warmKey{imageID: img.ID, volatile: host.AutoRemove})
+		hostname := merged.Hostname
+		if hostname == "" && host.NetworkMode == "host" {
+			hostname, _ = os.Hostname() // as below
+		}
+		warm = a.claimWarm(warmKey{imageID: img.ID, volatile: host.AutoRemove, config: warmConfig(&merged, host, hostname)})
 	}
 	id := newID()
 	if warm != nil {

@@ -40,6 +40,25 @@ const warmMarker = "warm"
 type warmKey struct {
 	imageID  string
 	volatile bool // a --rm container's layer (storage.CreateContainer)
+	// config is warmConfig's: a create claims only a warm container made
+	// for the same, so that one whose start would not match is left for
+	// one whose would.
+	config string
+}
+
+// warmConfig is what of a container's configuration its spec, cgroups
+// and shim options depend on, but for its command (hostname "" for the
+// default, its ID's): containers alike in it may share a warm container.
+// The start still compares the specs themselves.
+func warmConfig(cfg *container.Config, host *container.HostConfig, hostname string) string {
+	c := container.Config{
+		User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin,
+		StdinOnce: cfg.StdinOnce, Hostname: hostname, Domainname: cfg.Domainname,
+	}
+	return string(mustJSON(struct {
+		C container.Config
+		H *container.HostConfig
+	}{c, host}))
 }
 
 // warmTemplate is what a warm container is made from: the configuration of
@@ -93,7 +112,11 @@ func (a *Agent) prepareWarm(c *Container) {
 	if !a.warmEligible(c) {
 		return
 	}
-	key := warmKey{imageID: c.ImageID, volatile: c.HostConfig.AutoRemove}
+	hostname := c.Config.Hostname
+	if hostname == c.ID[:12] {
+		hostname = ""
+	}
+	key := warmKey{imageID: c.ImageID, volatile: c.HostConfig.AutoRemove, config: warmConfig(c.Config, c.HostConfig, hostname)}
 	p := &a.warm
 	p.mu.Lock()
 	if p.closed || (p.w != nil && p.w.key == key) {
@@ -124,7 +147,7 @@ func (a *Agent) claimWarm(key warmKey) *warmContainer {
 	p := &a.warm
 	p.mu.Lock()
 	w := p.w
-	if w == nil || w.key != key {
+	if w == nil || w.key != key || !closed(w.ready) {
 		p.mu.Unlock()
 		return nil
 	}
@@ -406,5 +429,14 @@ func (a *Agent) clearWarm(id string, claimed bool) {
 		a.removeCgroups(id)
 		_ = a.store.Unmount(id, true)
 		a.deleteLater(id, []string{a.bundle(id), filepath.Join(a.dirs.RuncRoot(), id)})
+	}
+}
+
+func closed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
