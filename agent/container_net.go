@@ -272,6 +272,10 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 		}
 	}
 	c.NetNS = path
+	if a.takeWarmNet(c, &etc) {
+		// Connected with its warm container: only /etc is left.
+		return &netSetup{netns: path, etc: etc}, nil
+	}
 	ns := &netSetup{netns: path, etc: etc, done: make(chan error, 1)}
 	// The endpoints and ports are made while libcontainer creates the
 	// container (launch waits for them before the command starts), so

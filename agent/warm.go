@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/moss-containers/moss/agent/shim"
@@ -72,6 +74,8 @@ type warmTemplate struct {
 	// isolated: a network namespace of its own (bridge networks); else
 	// none, or the host's.
 	isolated bool
+	// networks are the template's endpoint settings (before connecting).
+	networks map[string]*network.EndpointSettings
 }
 
 type warmContainer struct {
@@ -88,7 +92,27 @@ type warmContainer struct {
 	spec    []byte
 	cgroups []byte
 	opts    shim.Options
+	// net is its endpoint on the default network, made in advance
+	// (warmNet); nil when its start connects.
+	net *warmNet
 }
+
+// warmNet is a warm container's endpoints, made with it: on the default
+// bridge network only (whose endpoints have no DNS names, so the name of
+// the container that takes it does not matter), without published ports.
+// Kept in the bundle (warmNetFile) until a start takes it over, for a
+// restarted agent to disconnect.
+type warmNet struct {
+	NetNS      string                               `json:"netns"`
+	Networks   map[string]*network.EndpointSettings `json:"networks"`
+	Interfaces map[string]string                    `json:"interfaces"`
+	DNS        []string                             `json:"dns,omitempty"`
+	DNSSearch  []string                             `json:"dns_search,omitempty"`
+	DNSOptions []string                             `json:"dns_options,omitempty"`
+	Addresses  []string                             `json:"addresses,omitempty"`
+}
+
+const warmNetFile = "warm-net.json"
 
 // warmPool holds the one warm container.
 type warmPool struct {
@@ -128,7 +152,7 @@ func (a *Agent) prepareWarm(c *Container) {
 		id: newID(), key: key, layer: make(chan struct{}), ready: make(chan struct{}),
 		tpl: warmTemplate{
 			cfg: *c.Config, host: *c.HostConfig, isolated: c.NetNS != "",
-			defaultHostname: c.Config.Hostname == c.ID[:12],
+			defaultHostname: c.Config.Hostname == c.ID[:12], networks: templateNetworks(c.Networks),
 		},
 	}
 	p.w = w
@@ -210,6 +234,10 @@ func (a *Agent) makeWarm(w *warmContainer) {
 		w.netns = ns.netns
 		a.spareNetNS.Refill()
 		_ = os.WriteFile(filepath.Join(b, warmMarker), []byte(w.netns), 0o600)
+		if w.net, err = a.connectWarm(w, &cfg, &host); err != nil {
+			fail(err)
+			return
+		}
 	case host.NetworkMode == "host":
 		ns.netns, ns.etc.HostFiles = spec.HostNetNS, true
 	}
@@ -239,6 +267,97 @@ func (a *Agent) makeWarm(w *warmContainer) {
 	}
 	close(w.ready)
 	a.log.Debug("warm container ready", "id", w.id, "took", time.Since(t0))
+}
+
+// templateNetworks copies a container's endpoint settings as they were
+// asked for (without what a driver gave).
+func templateNetworks(in map[string]*network.EndpointSettings) map[string]*network.EndpointSettings {
+	out := map[string]*network.EndpointSettings{}
+	for name, es := range in {
+		out[name] = &network.EndpointSettings{IPAMConfig: es.IPAMConfig, Aliases: es.Aliases, DriverOpts: es.DriverOpts, Links: es.Links, MacAddress: es.MacAddress}
+		if es.IPAMConfig == nil {
+			out[name].MacAddress = nil
+		}
+	}
+	return out
+}
+
+// plainDefaultNetwork says whether nets are the default network alone, with
+// nothing asked of the endpoint.
+func plainDefaultNetwork(nets map[string]*network.EndpointSettings) bool {
+	es, ok := nets["bridge"] // the default network
+	return ok && len(nets) == 1 && es.IPAMConfig == nil && len(es.Aliases) == 0 && len(es.DriverOpts) == 0 && len(es.Links) == 0 && len(es.MacAddress) == 0
+}
+
+// standIn is a container for w's endpoints, as connect and disconnect
+// take one.
+func (w *warmContainer) standIn(cfg *container.Config, host *container.HostConfig, nets map[string]*network.EndpointSettings) *Container {
+	return &Container{ID: w.id, Config: cfg, HostConfig: host, NetNS: w.netns, Networks: nets, Interfaces: map[string]string{}}
+}
+
+// connectWarm makes w's endpoint on the default network in advance, when
+// its template is on that network alone and publishes no ports; nil
+// otherwise (the start connects).
+func (a *Agent) connectWarm(w *warmContainer, cfg *container.Config, host *container.HostConfig) (*warmNet, error) {
+	nets := templateNetworks(w.tpl.networks)
+	sc := w.standIn(cfg, host, nets)
+	if !plainDefaultNetwork(nets) || len(portBindings(sc)) > 0 {
+		return nil, nil
+	}
+	etc := spec.Etc{DNSSearch: host.DNSSearch, DNSOptions: host.DNSOptions}
+	for _, ip := range host.DNS {
+		etc.DNS = append(etc.DNS, ip.String())
+	}
+	if err := a.connectAll(context.Background(), sc, &etc); err != nil {
+		return nil, err
+	}
+	wn := &warmNet{NetNS: w.netns, Networks: sc.Networks, Interfaces: sc.Interfaces,
+		DNS: etc.DNS, DNSSearch: etc.DNSSearch, DNSOptions: etc.DNSOptions, Addresses: etc.Addresses}
+	if err := os.WriteFile(filepath.Join(a.bundle(w.id), warmNetFile), mustJSON(wn), 0o600); err != nil {
+		a.disconnectWarm(w.id, wn)
+		return nil, err
+	}
+	return wn, nil
+}
+
+// disconnectWarm removes the endpoints wn of the warm container id.
+func (a *Agent) disconnectWarm(id string, wn *warmNet) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	sc := &Container{ID: id, NetNS: wn.NetNS, Networks: wn.Networks, Interfaces: wn.Interfaces}
+	for name, es := range wn.Networks {
+		a.disconnect(ctx, sc, name, es)
+	}
+	_ = os.Remove(filepath.Join(a.bundle(id), warmNetFile))
+}
+
+// takeWarmNet gives c the endpoints its warm container made, when c is on
+// the same networks as they were made for; it reports whether it did (else
+// they are removed, and c's start connects). Callers hold c.mu.
+func (a *Agent) takeWarmNet(c *Container, etc *spec.Etc) bool {
+	w := c.warm
+	if w == nil || w.net == nil {
+		return false
+	}
+	wn := w.net
+	w.net = nil
+	if !plainDefaultNetwork(c.Networks) || len(portBindings(c)) > 0 || wn.NetNS != c.NetNS {
+		a.disconnectWarm(w.id, wn)
+		return false
+	}
+	for name, made := range wn.Networks {
+		es := c.Networks[name]
+		es.NetworkID, es.EndpointID = made.NetworkID, made.EndpointID
+		es.IPAddress, es.IPPrefixLen, es.Gateway, es.MacAddress = made.IPAddress, made.IPPrefixLen, made.Gateway, made.MacAddress
+		es.DNSNames = append([]string{c.Name, c.ID[:12]}, es.Aliases...)
+	}
+	c.Interfaces = wn.Interfaces
+	if len(etc.DNS) == 0 {
+		etc.DNS, etc.DNSSearch, etc.DNSOptions = wn.DNS, wn.DNSSearch, wn.DNSOptions
+	}
+	etc.Addresses = wn.Addresses
+	_ = os.Remove(filepath.Join(a.bundle(c.ID), warmNetFile))
+	return true
 }
 
 // warmSpecKey is s without what the stub sets: the command's arguments and
@@ -335,6 +454,9 @@ func (a *Agent) dropWarmShim(w *warmContainer) {
 func (a *Agent) discardWarm(w *warmContainer) {
 	<-w.ready
 	a.dropWarmShim(w)
+	if w.net != nil {
+		a.disconnectWarm(w.id, w.net)
+	}
 	a.removeCgroups(w.id)
 	if w.netns != "" {
 		dropNetNS(w.netns)
@@ -364,6 +486,9 @@ func (a *Agent) releaseWarm(c *Container) {
 	}
 	c.warm = nil
 	a.dropWarmShim(w)
+	if w.net != nil {
+		a.disconnectWarm(w.id, w.net)
+	}
 	if w.netns != "" {
 		dropNetNS(w.netns)
 	}
@@ -421,6 +546,13 @@ func (a *Agent) clearWarm(id string, claimed bool) {
 		w := &warmContainer{id: id, ready: make(chan struct{})}
 		close(w.ready)
 		a.dropWarmShim(w)
+	}
+	var wn warmNet
+	if b, err := os.ReadFile(filepath.Join(a.bundle(id), warmNetFile)); err == nil && json.Unmarshal(b, &wn) == nil {
+		a.disconnectWarm(id, &wn)
+		if claimed && wn.NetNS != "" {
+			dropNetNS(wn.NetNS)
+		}
 	}
 	if !claimed {
 		if ns, err := os.ReadFile(filepath.Join(a.bundle(id), warmMarker)); err == nil && len(ns) > 0 {

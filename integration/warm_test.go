@@ -149,12 +149,27 @@ func TestWarmStarts(t *testing.T) {
 			t.Errorf("run %v: %q, want %q", c.args, got, c.want)
 		}
 	}
-	// The default network, warm too.
+	// The default network, warm too: its endpoint is made with the warm
+	// container, and becomes the container's.
 	mustMoss(t, "run", "--rm", image, "true")
 	waitWarm(t)
 	if got := mustMoss(t, "run", "--rm", image, "sh", "-c", "ip -4 addr show eth0 | grep -c inet; cat /proc/1/cmdline | tr '\\0' ' '"); got != "1\nsh -c ip -4 addr show eth0 | grep -c inet; cat /proc/1/cmdline | tr '\\0' ' ' " {
 		t.Fatalf("warm run on the default network: %q", got)
 	}
+	rmf(t, "warmdef")
+	waitWarm(t)
+	mustMoss(t, "run", "-d", "--rm", "--name", "warmdef", image, "sleep", "100")
+	ip := strings.TrimSpace(mustMoss(t, "inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "warmdef"))
+	if hosts := mustMoss(t, "exec", "warmdef", "cat", "/etc/hosts"); !strings.Contains(hosts, ip+"\t"+containerID(t, "warmdef")[:12]) {
+		t.Fatalf("/etc/hosts of a warm container on the default network (%s):\n%s", ip, hosts)
+	}
+	if got := mustMoss(t, "exec", "warmdef", "sh", "-c", "ip -4 addr show eth0 | grep -o 'inet [0-9.]*'"); got != "inet "+ip+"\n" {
+		t.Fatalf("eth0 of the warm container: %q, inspect says %s", got, ip)
+	}
+	if got := mustMoss(t, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "bridge"); !strings.Contains(got, "warmdef") {
+		t.Fatalf("network inspect bridge: %q", got)
+	}
+	mustMoss(t, "rm", "-f", "warmdef")
 
 	// A container started warm on a bridge network keeps its namespace
 	// (made in advance, among the spares) across an agent restart.
@@ -189,6 +204,12 @@ func TestWarmStarts(t *testing.T) {
 	waitGone(agentPID(), 10*time.Second)
 	mustMoss(t, "ps")
 	waitFor(t, "the killed agent's warm container to go", 10*time.Second, func() bool { return warmStubs() == 0 })
+	// Its endpoint on the default network too (the bridge driver keeps
+	// one file per endpoint, by network).
+	bridgeID := strings.TrimSpace(mustMoss(t, "network", "inspect", "-f", "{{.Id}}", "bridge"))
+	if eps, _ := filepath.Glob(filepath.Join(runDir, "plugins", "bridge", "endpoints", bridgeID, "*.json")); len(eps) != 0 {
+		t.Fatalf("endpoints left on the default network: %v", eps)
+	}
 	entries, _ := os.ReadDir(filepath.Join(dataDir, "containers"))
 	for _, e := range entries {
 		if _, err := os.Stat(filepath.Join(dataDir, "containers", e.Name(), "container.json")); err != nil && !strings.HasPrefix(e.Name(), ".") {
