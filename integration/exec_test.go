@@ -127,3 +127,21 @@ func TestExecBadInput(t *testing.T) {
 		t.Errorf("bad input changed the containers:\n%s\nnow:\n%s", before, after)
 	}
 }
+
+// TestExecAfterRestart: the exec helper started after an exec preloads
+// that container; a restart in between (a new init, its state rewritten)
+// must not send the next exec to the old one, nor a stop let it through.
+func TestExecAfterRestart(t *testing.T) {
+	rmf(t, "execrs")
+	mustMoss(t, "run", "-d", "--name", "execrs", "--network", "none", image, "sleep", "1000")
+	first := mustMoss(t, "exec", "execrs", "sh", "-c", "cat /proc/1/stat | cut -d' ' -f22")
+	mustMoss(t, "restart", "-t", "0", "execrs")
+	second := mustMoss(t, "exec", "execrs", "sh", "-c", "cat /proc/1/stat | cut -d' ' -f22")
+	if first == second {
+		t.Fatalf("the exec after a restart ran beside the old init (start time %s)", first)
+	}
+	mustMoss(t, "stop", "-t", "0", "execrs")
+	if r := moss(t, "exec", "execrs", "true"); r.code == 0 || !strings.Contains(r.stderr, "is not running") {
+		t.Fatalf("exec into the stopped container: %+v", r)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,7 +48,11 @@ type winsize struct {
 // writes one response with the process's PID (or the error), then one with
 // its exit status.
 func execMain(args []string) int {
-	if len(args) == 1 && args[0] == warmArg {
+	var pre *preloaded
+	if len(args) >= 1 && args[0] == warmArg {
+		if len(args) == 3 {
+			pre = preload(args[1], args[2])
+		}
 		if args = awaitExec(); args == nil {
 			return 0
 		}
@@ -67,9 +72,12 @@ func execMain(args []string) int {
 		return fail(fmt.Errorf("bad exec spec: %w", err))
 	}
 	sp := &req.Process
-	c, err := libcontainer.Load(args[0], args[1])
-	if err != nil {
-		return fail(fmt.Errorf("load container: %w", err))
+	var err error
+	c := pre.container(args[0], args[1])
+	if c == nil {
+		if c, err = libcontainer.Load(args[0], args[1]); err != nil {
+			return fail(fmt.Errorf("load container: %w", err))
+		}
 	}
 	p := processOf(sp)
 	var console *os.File
@@ -194,10 +202,50 @@ func awaitExec() []string {
 	return strings.Fields(string(buf[:n]))
 }
 
+// preloaded is the container a warm helper loaded while it waited: the
+// one of the last exec, likely the next one's too (libcontainer's Load
+// took 3 ms of an exec: its state's JSON and the cgroup and /proc look-ups).
+type preloaded struct {
+	root, id string
+	c        *libcontainer.Container
+	state    os.FileInfo
+}
+
+func statePath(root, id string) string { return filepath.Join(root, id, "state.json") }
+
+func preload(root, id string) *preloaded {
+	st, err := os.Stat(statePath(root, id))
+	if err != nil {
+		return nil
+	}
+	c, err := libcontainer.Load(root, id)
+	if err != nil {
+		return nil
+	}
+	return &preloaded{root: root, id: id, c: c, state: st}
+}
+
+// container is the preloaded container when it is the one asked for and
+// its state file has not changed since (a restart rewrites it); nil else.
+func (p *preloaded) container(root, id string) *libcontainer.Container {
+	if p == nil || p.root != root || p.id != id {
+		return nil
+	}
+	st, err := os.Stat(statePath(root, id))
+	if err != nil || !os.SameFile(st, p.state) || !st.ModTime().Equal(p.state.ModTime()) || st.Size() != p.state.Size() {
+		return nil
+	}
+	return p.c
+}
+
 // ExecLauncher keeps one warm exec helper ready.
 type ExecLauncher struct {
 	exe  string
 	warm *spare.Spare[*warmExec]
+	// last is the runc root and ID of the last exec, which the next warm
+	// helper preloads.
+	mu   sync.Mutex
+	last [2]string
 }
 
 type warmExec struct {
@@ -229,6 +277,11 @@ func (l *ExecLauncher) prepare() (*warmExec, error) {
 	ours, theirs := os.NewFile(uintptr(fds[0]), "exec-ctl"), os.NewFile(uintptr(fds[1]), "exec-ctl")
 	defer theirs.Close()
 	cmd := exec.Command(l.exe, Role, execArg, warmArg)
+	l.mu.Lock()
+	if l.last[0] != "" {
+		cmd.Args = append(cmd.Args, l.last[0], l.last[1])
+	}
+	l.mu.Unlock()
 	cmd.Args[0] = "moss"
 	cmd.Env = shimEnv()
 	cmd.Dir = "/"
@@ -248,6 +301,9 @@ func (l *ExecLauncher) Close() { l.warm.Close() }
 // is started in the background), else with a new one.
 func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, cgroups map[string]string, stdin, stdout, stderr *os.File) (*Exec, error) {
 	req := &execRequest{Process: *sp, Cgroups: cgroups}
+	l.mu.Lock()
+	l.last = [2]string{runcRoot, id}
+	l.mu.Unlock()
 	w, ok := l.warm.Take()
 	var e *Exec
 	var err error
