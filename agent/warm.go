@@ -22,17 +22,19 @@ import (
 
 // Warm starts. After a container starts, the agent makes the next one in
 // advance, from the same image and options: its layer, its mounted root,
-// its bundle, its cgroups, a network namespace, and its shim, which has
-// libcontainer create the container and run its first process, the stub
-// (internal/warmstub), up to where the command would be executed. The next
-// create of that image claims it (the new container takes its ID and
-// layer); its start compares the spec it would build with the warm one's,
-// all but the command's arguments and environment, and on a match gives the
-// stub the command, which replaces it as PID 1. Anything else (another
-// image, a mount, a terminal, other limits or capabilities, another user
-// or working directory) makes it start as usual, with the layer kept.
-// Only one is kept, for the last image and options; `[runtime] warm_starts
-// = false` turns them off.
+// its bundle, its cgroups, a network namespace (with its endpoint, on the
+// default network), and its shim, which has libcontainer create the
+// container and run its first process, the stub (internal/warmstub), up to
+// where the command would be executed; the shim hands over to the C
+// supervisor at once. A create of that image and configuration (warmConfig)
+// claims it once it is ready (the new container takes its ID and layer);
+// its start compares the spec it would build with the warm one's, all but
+// the command's arguments and environment, and on a match the supervisor
+// gives the stub the command, which replaces it as PID 1. Anything else (a
+// mount, a terminal, other limits or capabilities, another user or working
+// directory) starts cold, with the layer kept. Only one is kept, for the
+// last image and configuration started; `[runtime] warm_starts = false`
+// turns them off.
 
 // warmMarker marks the bundle of a warm container no container has
 // claimed, and holds the path of its network namespace (if any); a
@@ -466,11 +468,16 @@ func (a *Agent) discardWarm(w *warmContainer) {
 }
 
 // closeWarm discards the warm container and makes no more (shutdown).
-func (a *Agent) closeWarm() {
+func (a *Agent) closeWarm() { a.dropWarm(true) }
+
+// dropWarm discards the warm container, if any; with closing, no more are
+// made.
+func (a *Agent) dropWarm(closing bool) {
 	p := &a.warm
 	p.mu.Lock()
 	w := p.w
-	p.w, p.closed = nil, true
+	p.w = nil
+	p.closed = p.closed || closing
 	p.mu.Unlock()
 	if w != nil {
 		a.discardWarm(w)
@@ -522,14 +529,7 @@ func (c *Container) warmNetNS() string {
 // (another is made at the next start) and waits for the layers of removed
 // containers to be deleted.
 func (a *Agent) releaseImages() {
-	p := &a.warm
-	p.mu.Lock()
-	w := p.w
-	p.w = nil
-	p.mu.Unlock()
-	if w != nil {
-		a.discardWarm(w)
-	}
+	a.dropWarm(false)
 	a.waitLayersDeleted()
 }
 
