@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/moss-containers/moss/agent/cgroup"
+	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/agent/spec"
 )
 
@@ -55,16 +55,25 @@ func (a *Agent) checkResources(h *container.HostConfig) (*specs.LinuxResources, 
 // them: every container gets its own where there are delegated cgroups,
 // limited or not, for stats and pause.
 func (a *Agent) prepareCgroups(id string, h *container.HostConfig) (*cgroup.Spec, error) {
+	cs, err := a.cgroupsOf(id, h)
+	if err != nil {
+		return nil, err
+	}
+	return cs, cgroup.Write(a.bundle(id), cs)
+}
+
+// cgroupsOf are the cgroups of container id with the limits of h, nil
+// where there are none to have.
+func (a *Agent) cgroupsOf(id string, h *container.HostConfig) (*cgroup.Spec, error) {
 	r, _, err := a.checkResources(h)
 	if err != nil {
 		return nil, err
 	}
 	paths := a.cgroupSetup().Paths(id)
 	if paths == nil {
-		return nil, cgroup.Write(a.bundle(id), nil)
+		return nil, nil
 	}
-	cs := &cgroup.Spec{Paths: paths, Resources: r}
-	return cs, cgroup.Write(a.bundle(id), cs)
+	return &cgroup.Spec{Paths: paths, Resources: r}, nil
 }
 
 // ownCgroups are the cgroups Moss made for the container (cgroup.File),
@@ -96,14 +105,7 @@ func (a *Agent) cgroupPaths(id string) map[string]string {
 	if p := a.ownCgroups(id); p != nil {
 		return p
 	}
-	var st struct {
-		CgroupPaths map[string]string `json:"cgroup_paths"`
-	}
-	data, err := os.ReadFile(filepath.Join(a.dirs.RuncRoot(), id, "state.json"))
-	if err == nil {
-		_ = json.Unmarshal(data, &st)
-	}
-	return st.CgroupPaths
+	return shim.LibcontainerCgroups(a.dirs.RuncRoot(), id)
 }
 
 // runningContainer looks a container up and checks it runs.

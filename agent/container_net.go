@@ -210,19 +210,18 @@ type netSetup struct {
 	etcDir string
 	etc    spec.Etc
 	// done reports the endpoints and ports of an isolated namespace,
-	// which are made in the background (wait).
+	// which are made in the background (wait) with bg, the goroutine's
+	// copy of etc: etc takes it once drained.
 	done    chan error
+	bg      *spec.Etc
 	drained bool
 	err     error
 }
 
-// setupNetwork prepares c's network before its start: for drivers with
-// isolated namespaces a namespace of its own, an endpoint on each of its
-// networks, published ports. On error nothing is left behind. Callers hold
-// c.mu.
-func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, error) {
-	h := c.HostConfig
-	etc := spec.Etc{Hostname: c.Config.Hostname, DNSSearch: h.DNSSearch, DNSOptions: h.DNSOptions}
+// hostEtc is what of a container's /etc files its host configuration
+// says: the DNS settings and extra hosts (the drivers add their part).
+func hostEtc(hostname string, h *container.HostConfig) spec.Etc {
+	etc := spec.Etc{Hostname: hostname, DNSSearch: h.DNSSearch, DNSOptions: h.DNSOptions}
 	for _, ip := range h.DNS {
 		etc.DNS = append(etc.DNS, ip.String())
 	}
@@ -232,6 +231,16 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 		}
 		etc.ExtraHosts = append(etc.ExtraHosts, eh)
 	}
+	return etc
+}
+
+// setupNetwork prepares c's network before its start: for drivers with
+// isolated namespaces a namespace of its own, an endpoint on each of its
+// networks, published ports. On error nothing is left behind. Callers hold
+// c.mu.
+func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, error) {
+	h := c.HostConfig
+	etc := hostEtc(c.Config.Hostname, h)
 	m, err := a.netModeOf(ctx, c)
 	if err != nil {
 		return nil, err
@@ -276,13 +285,14 @@ func (a *Agent) setupNetwork(ctx context.Context, c *Container) (*netSetup, erro
 		// Connected with its warm container: only /etc is left.
 		return &netSetup{netns: path, etc: etc}, nil
 	}
-	ns := &netSetup{netns: path, etc: etc, done: make(chan error, 1)}
+	bg := etc
+	ns := &netSetup{netns: path, etc: etc, done: make(chan error, 1), bg: &bg}
 	// The endpoints and ports are made while libcontainer creates the
 	// container (launch waits for them before the command starts), so
 	// their ~3 ms are off a start's path. Until then the goroutine has
-	// c's network fields to itself: the caller holds c.mu and does not
-	// touch them.
-	go func() { ns.done <- a.connectAll(ctx, c, &ns.etc) }()
+	// c's network fields, and bg, to itself: the caller holds c.mu and
+	// does not touch them.
+	go func() { ns.done <- a.connectAll(ctx, c, &bg) }()
 	return ns, nil
 }
 
@@ -317,10 +327,14 @@ func (a *Agent) connectAll(ctx context.Context, c *Container, etc *spec.Etc) err
 	return a.publishPorts(ctx, c)
 }
 
-// wait waits for the endpoints and ports of an isolated namespace; the
-// container's /etc files are then rewritten in place (they are bind
-// mounts of these files) with what the drivers gave.
+// wait waits for the endpoints and ports made in the background, if any;
+// the container's /etc files, written with the bundle, are then rewritten
+// in place (they are bind mounts of these files) with what the drivers
+// gave.
 func (ns *netSetup) wait(etcDir string) error {
+	if ns.done == nil {
+		return nil // nothing to add to what the bundle has
+	}
 	if err := ns.drain(); err != nil {
 		return err
 	}
@@ -335,6 +349,7 @@ func (ns *netSetup) drain() error {
 	}
 	if !ns.drained {
 		ns.err, ns.drained = <-ns.done, true
+		ns.etc = *ns.bg
 	}
 	return ns.err
 }

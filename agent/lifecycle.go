@@ -116,21 +116,18 @@ func (a *Agent) createContainer(name string, cfg *container.Config, host *contai
 		}
 	}
 	release := a.reserveVolumes(names)
+	if merged.Hostname == "" && host.NetworkMode == "host" {
+		// As docker: the host's network, the host's name.
+		merged.Hostname, _ = os.Hostname()
+	}
 	var warm *warmContainer
-	if !merged.Tty && len(mounts) == 0 && !strings.HasPrefix(string(host.NetworkMode), "container:") && a.cfg.Runtime.WarmStartsEnabled() {
-		hostname := merged.Hostname
-		if hostname == "" && host.NetworkMode == "host" {
-			hostname, _ = os.Hostname() // as below
-		}
-		warm = a.claimWarm(warmKey{imageID: img.ID, volatile: host.AutoRemove, config: warmConfig(&merged, host, hostname)})
+	if a.warmable(&merged, host, len(mounts)) {
+		// (Hostname "" still: the default, the ID's.)
+		warm = a.claimWarm(warmKey{imageID: img.ID, volatile: host.AutoRemove, config: warmConfig(&merged, host, merged.Hostname)})
 	}
 	id := newID()
 	if warm != nil {
 		id = warm.id
-	}
-	if merged.Hostname == "" && host.NetworkMode == "host" {
-		// As docker: the host's network, the host's name.
-		merged.Hostname, _ = os.Hostname()
 	}
 	if merged.Hostname == "" {
 		merged.Hostname = id[:12]
@@ -265,7 +262,8 @@ func (a *Agent) startRun(c *Container, restartOf int) error {
 	}
 	t0 := time.Now()
 	vm := a.startVolumeMounts(c)
-	rootfs, err := a.warmRootfs(c), error(nil)
+	rootfs := a.warmRootfs(c)
+	var err error
 	if rootfs == "" {
 		rootfs, err = a.store.Mount(c.ID)
 	}

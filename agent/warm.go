@@ -126,10 +126,13 @@ type warmPool struct {
 // warmEligible says whether a start of c may be made warm next time: no
 // terminal, no mounts, and no other container's network namespace.
 func (a *Agent) warmEligible(c *Container) bool {
-	if !a.cfg.Runtime.WarmStartsEnabled() || c.noWarm || c.Config.Tty || len(c.Mounts) > 0 {
-		return false
-	}
-	return !strings.HasPrefix(string(c.HostConfig.NetworkMode), "container:")
+	return !c.noWarm && a.warmable(c.Config, c.HostConfig, len(c.Mounts))
+}
+
+// warmable says whether a container of cfg and host with that many mounts
+// may start warm (a create claims a warm container only then).
+func (a *Agent) warmable(cfg *container.Config, host *container.HostConfig, mounts int) bool {
+	return a.cfg.Runtime.WarmStartsEnabled() && !cfg.Tty && mounts == 0 && !strings.HasPrefix(string(host.NetworkMode), "container:")
 }
 
 // prepareWarm makes the next warm container from c, which just started,
@@ -291,25 +294,17 @@ func plainDefaultNetwork(nets map[string]*network.EndpointSettings) bool {
 	return ok && len(nets) == 1 && es.IPAMConfig == nil && len(es.Aliases) == 0 && len(es.DriverOpts) == 0 && len(es.Links) == 0 && len(es.MacAddress) == 0
 }
 
-// standIn is a container for w's endpoints, as connect and disconnect
-// take one.
-func (w *warmContainer) standIn(cfg *container.Config, host *container.HostConfig, nets map[string]*network.EndpointSettings) *Container {
-	return &Container{ID: w.id, Config: cfg, HostConfig: host, NetNS: w.netns, Networks: nets, Interfaces: map[string]string{}}
-}
-
 // connectWarm makes w's endpoint on the default network in advance, when
 // its template is on that network alone and publishes no ports; nil
 // otherwise (the start connects).
 func (a *Agent) connectWarm(w *warmContainer, cfg *container.Config, host *container.HostConfig) (*warmNet, error) {
 	nets := templateNetworks(w.tpl.networks)
-	sc := w.standIn(cfg, host, nets)
+	// A stand-in for the container, as connect takes one.
+	sc := &Container{ID: w.id, Config: cfg, HostConfig: host, NetNS: w.netns, Networks: nets, Interfaces: map[string]string{}}
 	if !plainDefaultNetwork(nets) || len(portBindings(sc)) > 0 {
 		return nil, nil
 	}
-	etc := spec.Etc{DNSSearch: host.DNSSearch, DNSOptions: host.DNSOptions}
-	for _, ip := range host.DNS {
-		etc.DNS = append(etc.DNS, ip.String())
-	}
+	etc := hostEtc(cfg.Hostname, host)
 	if err := a.connectAll(context.Background(), sc, &etc); err != nil {
 		return nil, err
 	}
@@ -403,7 +398,8 @@ func (a *Agent) launchWarm(c *Container, w *warmContainer, rootfs string, ns *ne
 		a.dropWarmShim(w)
 		return 0, true, err
 	}
-	cs, err := a.prepareCgroups(c.ID, c.HostConfig)
+	// The warm container's record is this one's on a match.
+	cs, err := a.cgroupsOf(c.ID, c.HostConfig)
 	if err != nil {
 		a.dropWarmShim(w)
 		return 0, true, err
@@ -434,14 +430,19 @@ func (a *Agent) launchWarm(c *Container, w *warmContainer, rootfs string, ns *ne
 // libcontainer state is gone), so that a cold start can use the ID.
 func (a *Agent) dropWarmShim(w *warmContainer) {
 	<-w.ready
-	if w.err != nil {
-		return
+	if w.err == nil {
+		a.endWarmShim(w.id)
 	}
-	sock := a.socket(w.id)
+}
+
+// endWarmShim kills the shim of the warm container id and waits until it
+// is gone with its libcontainer state.
+func (a *Agent) endWarmShim(id string) {
+	sock := a.socket(id)
 	if err := shim.Kill(sock, syscall.SIGKILL); err != nil && !errors.Is(err, shim.ErrGone) {
-		a.log.Warn("end warm container", "id", w.id, "error", err)
+		a.log.Warn("end warm container", "id", id, "error", err)
 	}
-	state := filepath.Join(a.dirs.RuncRoot(), w.id)
+	state := filepath.Join(a.dirs.RuncRoot(), id)
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		if _, err := os.Stat(sock); err != nil {
 			if _, err := os.Stat(state); err != nil {
@@ -449,7 +450,7 @@ func (a *Agent) dropWarmShim(w *warmContainer) {
 			}
 		}
 	}
-	a.log.Warn("warm container's shim did not end", "id", w.id)
+	a.log.Warn("warm container's shim did not end", "id", id)
 }
 
 // discardWarm removes a warm container no container claimed.
@@ -541,11 +542,8 @@ func (a *Agent) clearWarm(id string, claimed bool) {
 	if len(id) < 16 {
 		return // not a container's directory
 	}
-	sock := a.socket(id)
-	if _, err := os.Stat(sock); err == nil {
-		w := &warmContainer{id: id, ready: make(chan struct{})}
-		close(w.ready)
-		a.dropWarmShim(w)
+	if _, err := os.Stat(a.socket(id)); err == nil {
+		a.endWarmShim(id)
 	}
 	var wn warmNet
 	if b, err := os.ReadFile(filepath.Join(a.bundle(id), warmNetFile)); err == nil && json.Unmarshal(b, &wn) == nil {

@@ -298,19 +298,7 @@ func layerEntries(t *testing.T, ref string) []string {
 	if r := mossIO(t, nil, &buf, "save", ref); r.code != 0 {
 		t.Fatalf("save %s: %+v", ref, r)
 	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(&buf)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		files[h.Name] = b
-	}
+	files, _ := readTar(t, &buf)
 	var man []struct{ Layers []string }
 	if err := json.Unmarshal(files["manifest.json"], &man); err != nil || len(man) != 1 {
 		t.Fatalf("manifest.json %q: %v", files["manifest.json"], err)
@@ -479,17 +467,17 @@ func TestImageBadInput(t *testing.T) {
 	}
 }
 
-// damageLayer flips a byte in the last layer of a docker-archive, keeping
-// its size.
-func damageLayer(t *testing.T, archive []byte) []byte {
+// readTar reads a tar archive: each entry's contents by name, and the
+// headers in order.
+func readTar(t *testing.T, r io.Reader) (map[string][]byte, []*tar.Header) {
 	t.Helper()
-	var hdrs []*tar.Header
 	files := map[string][]byte{}
-	tr := tar.NewReader(bytes.NewReader(archive))
+	var hdrs []*tar.Header
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return files, hdrs
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -497,6 +485,13 @@ func damageLayer(t *testing.T, archive []byte) []byte {
 		b, _ := io.ReadAll(tr)
 		hdrs, files[h.Name] = append(hdrs, h), b
 	}
+}
+
+// damageLayer flips a byte in the last layer of a docker-archive, keeping
+// its size.
+func damageLayer(t *testing.T, archive []byte) []byte {
+	t.Helper()
+	files, hdrs := readTar(t, bytes.NewReader(archive))
 	var man []map[string]interface{}
 	if err := json.Unmarshal(files["manifest.json"], &man); err != nil {
 		t.Fatal(err)

@@ -170,6 +170,18 @@ func holderChild() int   { _, c := holderInfo(); return c }
 func agentPID() int      { return pidFile(filepath.Join(runDir, "agent.pid")) }
 func socketPath() string { return filepath.Join(runDir, "moss.sock") }
 
+// copyExecutable copies the executable src to dst (a plugin directory's).
+func copyExecutable(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)

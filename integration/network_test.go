@@ -495,13 +495,7 @@ func TestCNIPlugin(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "moss-cni"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyExecutable(t, bin, filepath.Join(dir, "moss-cni"))
 	restart := func() {
 		old := agentPID()
 		_ = syscall.Kill(old, syscall.SIGTERM)

@@ -460,15 +460,9 @@ func TestVolumePlugins(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(example)
-	if err != nil {
-		t.Fatal(err)
-	}
 	extDir := t.TempDir()
 	exe := filepath.Join(extDir, "moss-volume-example")
-	if err := os.WriteFile(exe, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	copyExecutable(t, example, exe)
 	cfgDir := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "moss")
 	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
 		t.Fatal(err)

@@ -11,15 +11,24 @@ import (
 	"time"
 )
 
+// statFields are the fields of /proc/PID/stat after the command name
+// (which is in parentheses): the state is [0], field 4 of proc(5) [1].
+func statFields(pid string) []string {
+	st := readFile(filepath.Join("/proc", pid, "stat"))
+	i := strings.LastIndexByte(st, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(st[i+1:])
+}
+
 // procStart is when process pid started, in clock ticks since boot.
 func procStart(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
+	f := statFields(strconv.Itoa(pid))
+	if len(f) < 20 {
+		t.Fatalf("/proc/%d/stat: %v", pid, f)
 	}
-	// The fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	n, err := strconv.ParseInt(f[19], 10, 64) // field 22, starttime
 	if err != nil {
 		t.Fatal(err)
@@ -49,14 +58,7 @@ func warmStubs() int {
 		if err != nil || string(b) != "/proc/self/fd/3\x00" {
 			continue
 		}
-		var ppid int
-		st := readFile(filepath.Join("/proc", p.Name(), "stat"))
-		if i := strings.LastIndexByte(st, ')'); i > 0 {
-			if f := strings.Fields(st[i+1:]); len(f) > 1 {
-				ppid, _ = strconv.Atoi(f[1])
-			}
-		}
-		if strings.Contains(readFile(fmt.Sprintf("/proc/%d/environ", ppid)), "MOSS_SV_BUNDLE="+dataDir+"/") {
+		if f := statFields(p.Name()); len(f) > 1 && strings.Contains(readFile(filepath.Join("/proc", f[1], "environ")), "MOSS_SV_BUNDLE="+dataDir+"/") {
 			n++
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -211,10 +210,8 @@ type preloaded struct {
 	state    os.FileInfo
 }
 
-func statePath(root, id string) string { return filepath.Join(root, id, "state.json") }
-
 func preload(root, id string) *preloaded {
-	st, err := os.Stat(statePath(root, id))
+	st, err := os.Stat(stateFile(root, id))
 	if err != nil {
 		return nil
 	}
@@ -231,7 +228,7 @@ func (p *preloaded) container(root, id string) *libcontainer.Container {
 	if p == nil || p.root != root || p.id != id {
 		return nil
 	}
-	st, err := os.Stat(statePath(root, id))
+	st, err := os.Stat(stateFile(root, id))
 	if err != nil || !os.SameFile(st, p.state) || !st.ModTime().Equal(p.state.ModTime()) || st.Size() != p.state.Size() {
 		return nil
 	}

@@ -352,6 +352,21 @@ func warmProcess(p *libcontainer.Process) (*os.File, []*os.File, error) {
 	return ours, []*os.File{exe, theirs}, nil
 }
 
+// stateFile is libcontainer's state of container id under runcRoot.
+func stateFile(runcRoot, id string) string { return filepath.Join(runcRoot, id, "state.json") }
+
+// LibcontainerCgroups are the cgroups libcontainer recorded in its state
+// of container id (nil when it made none, or has no state).
+func LibcontainerCgroups(runcRoot, id string) map[string]string {
+	var st struct {
+		CgroupPaths map[string]string `json:"cgroup_paths"`
+	}
+	if b, err := os.ReadFile(stateFile(runcRoot, id)); err == nil {
+		_ = json.Unmarshal(b, &st)
+	}
+	return st.CgroupPaths
+}
+
 // rlimits converts the spec's process limits to libcontainer's.
 func rlimits(list []specs.POSIXRlimit) ([]configs.Rlimit, error) {
 	var out []configs.Rlimit
@@ -583,13 +598,8 @@ func (s *shim) handOff() error {
 	// From libcontainer's state file, as it wrote it at the start:
 	// Container.State would also look the process up in /proc, which costs
 	// about 2 ms of every start.
-	var st struct {
-		CgroupPaths map[string]string `json:"cgroup_paths"`
-	}
-	if b, err := os.ReadFile(filepath.Join(s.opts.RuncRoot, s.opts.ID, "state.json")); err == nil && json.Unmarshal(b, &st) == nil {
-		for _, p := range st.CgroupPaths {
-			cgroups = append(cgroups, p)
-		}
+	for _, p := range LibcontainerCgroups(s.opts.RuncRoot, s.opts.ID) {
+		cgroups = append(cgroups, p)
 	}
 	for _, p := range s.cgroups {
 		cgroups = append(cgroups, p)

@@ -177,16 +177,8 @@ func devices(list []*blkiodev.ThrottleDevice) []*blkioDevice {
 	return out
 }
 
-// rlimitNames are the --ulimit names Docker takes.
-var rlimitNames = map[string]string{
-	"as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA",
-	"fsize": "RLIMIT_FSIZE", "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK",
-	"msgqueue": "RLIMIT_MSGQUEUE", "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE",
-	"nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO",
-	"rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK",
-}
-
-// RlimitTypes are the kernel's resources of the spec's process limits.
+// RlimitTypes are the kernel's resources of the spec's process limits;
+// the --ulimit names Docker takes are theirs in lower case, without RLIMIT_.
 var RlimitTypes = map[string]int{
 	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
 	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
@@ -205,8 +197,8 @@ func Rlimits(list []*container.Ulimit) ([]specs.POSIXRlimit, error) {
 		if u == nil {
 			continue
 		}
-		t, ok := rlimitNames[strings.ToLower(u.Name)]
-		if !ok {
+		t := "RLIMIT_" + strings.ToUpper(u.Name)
+		if _, ok := RlimitTypes[t]; !ok {
 			return nil, fmt.Errorf("%w: invalid ulimit type: %s", ErrInvalid, u.Name)
 		}
 		if u.Soft > u.Hard && u.Hard != -1 {
