@@ -615,25 +615,32 @@ func (a *Agent) publishPorts(ctx context.Context, c *Container) error {
 // addPort forwards one port; host port 0 takes a free one, a range the
 // first free one in it.
 func (a *Agent) addPort(ctx context.Context, mgr port.Manager, proto, hostIP string, lo, hi int, childIP string, childPort int) (*port.Status, error) {
-	candidates := []int{}
-	if lo == 0 {
-		free, err := freePort(proto, hostIP)
+	var last error
+	add := func(hp int) (*port.Status, error) {
+		st, err := mgr.AddPort(ctx, port.Spec{Proto: proto, ParentIP: hostIP, ParentPort: hp, ChildIP: childIP, ChildPort: childPort})
 		if err != nil {
-			return nil, err
+			last = err
 		}
-		candidates = append(candidates, free)
-	} else {
-		for p := lo; p <= hi; p++ {
-			candidates = append(candidates, p)
+		return st, err
+	}
+	if lo == 0 {
+		// The kernel's free port is free when asked, not necessarily when
+		// the port driver binds it (another process's connect may take it
+		// meanwhile): a few tries.
+		for try := 0; try < 3; try++ {
+			free, err := freePort(proto, hostIP)
+			if err != nil {
+				return nil, err
+			}
+			if st, err := add(free); err == nil {
+				return st, nil
+			}
 		}
 	}
-	var last error
-	for _, hp := range candidates {
-		st, err := mgr.AddPort(ctx, port.Spec{Proto: proto, ParentIP: hostIP, ParentPort: hp, ChildIP: childIP, ChildPort: childPort})
-		if err == nil {
+	for p := lo; p <= hi && lo != 0; p++ {
+		if st, err := add(p); err == nil {
 			return st, nil
 		}
-		last = err
 	}
 	what := strconv.Itoa(lo)
 	if hi > lo {
