@@ -202,6 +202,7 @@ func run(log hclog.Logger, args []string) error {
 	}
 	a.launcher = shim.NewLauncher(a.shimExe)
 	a.execLauncher = shim.NewExecLauncher(a.shimExe)
+	a.execLauncher.Libcontainer = !a.cfg.Runtime.FastExecEnabled()
 	defer a.execLauncher.Close()
 	defer func() {
 		t0 := time.Now()

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/moss-containers/moss/agent/shim"
 	"github.com/moss-containers/moss/internal/atomicfile"
 )
 
@@ -98,6 +99,13 @@ func newID() string {
 }
 
 func (a *Agent) bundle(id string) string { return filepath.Join(a.dirs.Containers(), id) }
+
+// containerFiles are the directories and files of container id that go
+// with it: its bundle, its libcontainer state and its compiled seccomp
+// program (shim.FilterCache).
+func (a *Agent) containerFiles(id string) []string {
+	return []string{a.bundle(id), filepath.Join(a.dirs.RuncRoot(), id), shim.FilterCache(a.dirs.RuncRoot(), id)}
+}
 
 // socket keeps the path short: unix socket paths are limited to 107 bytes.
 func (a *Agent) socket(id string) string {

@@ -717,7 +717,7 @@ func (a *Agent) remove(c *Container, how removal) error {
 	c.mu.Unlock()
 	t0 := time.Now()
 	defer func() { a.log.Debug("removed", "id", c.ID, "took", time.Since(t0), "layer_later", later) }()
-	dirs := []string{filepath.Join(a.dirs.RuncRoot(), c.ID), a.bundle(c.ID)}
+	dirs := a.containerFiles(c.ID)
 	if later {
 		a.deleteLater(c.ID, dirs)
 	} else if err := a.store.DeleteContainer(c.ID); err != nil && a.store.ContainerExists(c.ID) {

@@ -465,7 +465,7 @@ func (a *Agent) discardWarm(w *warmContainer) {
 		dropNetNS(w.netns)
 	}
 	_ = a.store.Unmount(w.id, true)
-	a.deleteLater(w.id, []string{a.bundle(w.id), filepath.Join(a.dirs.RuncRoot(), w.id)})
+	a.deleteLater(w.id, a.containerFiles(w.id))
 }
 
 // closeWarm discards the warm container and makes no more (shutdown).
@@ -558,7 +558,7 @@ func (a *Agent) clearWarm(id string, claimed bool) {
 		}
 		a.removeCgroups(id)
 		_ = a.store.Unmount(id, true)
-		a.deleteLater(id, []string{a.bundle(id), filepath.Join(a.dirs.RuncRoot(), id)})
+		a.deleteLater(id, a.containerFiles(id))
 	}
 }
 

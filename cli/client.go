@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,8 +46,11 @@ type client struct {
 	autoStart bool
 	dirs      paths.Dirs
 	hc        *http.Client
-	up        bool // the agent answered once: one ping per command
-	errw      io.Writer
+	up        bool // the agent answered once: one check per command
+	// probe is the connection of that check, for the first request.
+	mu    sync.Mutex
+	probe net.Conn
+	errw  io.Writer
 	// agentArgs start the agent (tests replace the executable).
 	agentArgs func() ([]string, error)
 }
@@ -97,6 +101,13 @@ func newClient(sock string, d paths.Dirs, errw io.Writer) *client {
 }
 
 func (c *client) dial(ctx context.Context) (net.Conn, error) {
+	c.mu.Lock()
+	conn := c.probe
+	c.probe = nil
+	c.mu.Unlock()
+	if conn != nil {
+		return conn, nil
+	}
 	var d net.Dialer
 	return d.DialContext(ctx, "unix", c.sock)
 }
@@ -131,9 +142,15 @@ func (c *client) ensure() error {
 	if c.up {
 		return nil
 	}
-	err := c.ping()
+	// A connection answers whether the agent is there; it then carries
+	// the first request (a ping would cost a round trip of its own).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	conn, err := c.dial(ctx)
+	cancel()
 	if err == nil {
-		c.up = true
+		c.mu.Lock()
+		c.probe, c.up = conn, true
+		c.mu.Unlock()
 		return nil
 	}
 	if !notListening(err) || !c.autoStart {

@@ -83,6 +83,9 @@ type Runtime struct {
 	// WarmStarts makes the next container of the image and options last
 	// started in advance (default true; agent/warm.go).
 	WarmStarts *bool `toml:"warm_starts"`
+	// FastExec starts an exec's process without libcontainer's init
+	// (default true; internal/cexec). Off, every exec is libcontainer's.
+	FastExec *bool `toml:"fast_exec"`
 }
 
 // Plugins configures third-party plugins.
@@ -192,6 +195,9 @@ func (r Runtime) SeccompEnabled() bool { return r.Seccomp == nil || *r.Seccomp }
 
 // WarmStartsEnabled says whether warm starts are on (the default).
 func (r Runtime) WarmStartsEnabled() bool { return r.WarmStarts == nil || *r.WarmStarts }
+
+// FastExecEnabled says whether the fast exec is on (the default).
+func (r Runtime) FastExecEnabled() bool { return r.FastExec == nil || *r.FastExec }
 
 // Load reads the site file and then userFile (either may be absent) over the
 // defaults and validates the result.

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/moss-containers/moss/agent/cgroup"
+	"github.com/moss-containers/moss/internal/cexec"
 	"github.com/moss-containers/moss/internal/spare"
 )
 
@@ -32,6 +33,8 @@ const execArg = "exec"
 type execRequest struct {
 	specs.Process
 	Cgroups map[string]string `json:"mossCgroups,omitempty"`
+	// Libcontainer turns the fast exec (fastexec.go) off.
+	Libcontainer bool `json:"mossLibcontainer,omitempty"`
 }
 
 // winsize is a resize message, sent on the spec's descriptor after it.
@@ -72,32 +75,62 @@ func execMain(args []string) int {
 	}
 	sp := &req.Process
 	var err error
-	c := pre.container(args[0], args[1])
+	c, fast := pre.container(args[0], args[1])
 	if c == nil {
 		if c, err = libcontainer.Load(args[0], args[1]); err != nil {
 			return fail(fmt.Errorf("load container: %w", err))
 		}
 	}
-	p := processOf(sp)
-	var console *os.File
-	if sp.Terminal {
-		if console, err = consoleSocket(p, sp.ConsoleSize); err != nil {
-			return fail(err)
+	var fp *cexec.Process
+	if !req.Libcontainer {
+		if fast == nil {
+			if fast, err = newFastExec(args[0], c); err != nil {
+				fast = nil // libcontainer's exec, then
+			}
 		}
-	} else {
-		p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
+		if fast != nil {
+			if fp, err = fast.process(sp); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	var p *libcontainer.Process
+	var console *os.File
+	if fp == nil {
+		p = processOf(sp)
+		if sp.Terminal {
+			if console, err = consoleSocket(p, sp.ConsoleSize); err != nil {
+				return fail(err)
+			}
+		} else {
+			p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
+		}
+	}
+	var proc waiter
+	run := func() error {
+		if fp == nil {
+			proc = p
+			return c.Run(p)
+		}
+		pid, err := cexec.Start(fp)
+		closeNamespaces(fp)
+		if err != nil {
+			return fmt.Errorf("unable to start container process: %w", err)
+		}
+		proc, _ = os.FindProcess(pid)
+		return nil
 	}
 	if len(req.Cgroups) > 0 {
 		back, err := cgroup.EnterSelf(req.Cgroups)
 		if err != nil {
 			return fail(err)
 		}
-		err = c.Run(p)
+		err = run()
 		back()
 		if err != nil {
 			return fail(err)
 		}
-	} else if err := c.Run(p); err != nil {
+	} else if err := run(); err != nil {
 		return fail(err)
 	}
 	var copied chan struct{}
@@ -123,10 +156,9 @@ func execMain(args []string) int {
 			}
 		}()
 	}
-	pid, _ := p.Pid()
-	writeResponse(status, response{Pid: pid})
+	writeResponse(status, response{Pid: pidOf(proc)})
 	st := ExitStatus{}
-	ps, err := p.Wait()
+	ps, err := proc.Wait()
 	if ps == nil {
 		st.Code, st.Error = 255, fmt.Sprint(err)
 	} else if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -142,6 +174,22 @@ func execMain(args []string) int {
 	}
 	st.FinishedAt = time.Now().UTC()
 	writeResponse(status, response{Exit: &st})
+	return 0
+}
+
+// waiter is an exec's process, libcontainer's or the fast exec's.
+type waiter interface {
+	Wait() (*os.ProcessState, error)
+}
+
+func pidOf(w waiter) int {
+	switch p := w.(type) {
+	case *libcontainer.Process:
+		pid, _ := p.Pid()
+		return pid
+	case *os.Process:
+		return p.Pid
+	}
 	return 0
 }
 
@@ -207,6 +255,7 @@ func awaitExec() []string {
 type preloaded struct {
 	root, id string
 	c        *libcontainer.Container
+	fast     *fastExec
 	state    os.FileInfo
 }
 
@@ -219,26 +268,30 @@ func preload(root, id string) *preloaded {
 	if err != nil {
 		return nil
 	}
-	return &preloaded{root: root, id: id, c: c, state: st}
+	// Without its fast exec the container is preloaded for libcontainer's.
+	fast, _ := newFastExec(root, c)
+	return &preloaded{root: root, id: id, c: c, fast: fast, state: st}
 }
 
 // container is the preloaded container when it is the one asked for and
 // its state file has not changed since (a restart rewrites it); nil else.
-func (p *preloaded) container(root, id string) *libcontainer.Container {
+func (p *preloaded) container(root, id string) (*libcontainer.Container, *fastExec) {
 	if p == nil || p.root != root || p.id != id {
-		return nil
+		return nil, nil
 	}
 	st, err := os.Stat(stateFile(root, id))
 	if err != nil || !os.SameFile(st, p.state) || !st.ModTime().Equal(p.state.ModTime()) || st.Size() != p.state.Size() {
-		return nil
+		return nil, nil
 	}
-	return p.c
+	return p.c, p.fast
 }
 
 // ExecLauncher keeps one warm exec helper ready.
 type ExecLauncher struct {
 	exe  string
 	warm *spare.Spare[*warmExec]
+	// Libcontainer turns the fast exec off: every exec is libcontainer's.
+	Libcontainer bool
 	// last is the runc root and ID of the last exec, which the next warm
 	// helper preloads.
 	mu   sync.Mutex
@@ -297,7 +350,7 @@ func (l *ExecLauncher) Close() { l.warm.Close() }
 // Start is StartExec with the warm helper when there is one (then the next
 // is started in the background), else with a new one.
 func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, cgroups map[string]string, stdin, stdout, stderr *os.File) (*Exec, error) {
-	req := &execRequest{Process: *sp, Cgroups: cgroups}
+	req := &execRequest{Process: *sp, Cgroups: cgroups, Libcontainer: l.Libcontainer}
 	l.mu.Lock()
 	l.last = [2]string{runcRoot, id}
 	l.mu.Unlock()
@@ -326,19 +379,22 @@ func startWarm(w *warmExec, runcRoot, id string, req *execRequest, stdin, stdout
 		_ = w.cmd.Wait()
 		return nil, err
 	}
-	var devnull *os.File
+	// nil streams are /dev/null, opened as exec.Cmd opens it for a cold
+	// helper: read-only for stdin, write-only for the others.
 	std := []*os.File{stdin, stdout, stderr}
 	for i, f := range std {
 		if f != nil {
 			continue
 		}
-		if devnull == nil {
-			var err error
-			if devnull, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
-				return fail(err)
-			}
-			defer devnull.Close()
+		mode := os.O_WRONLY
+		if i == 0 {
+			mode = os.O_RDONLY
 		}
+		devnull, err := os.OpenFile(os.DevNull, mode, 0)
+		if err != nil {
+			return fail(err)
+		}
+		defer devnull.Close()
 		std[i] = devnull
 	}
 	specR, specW, err := os.Pipe()

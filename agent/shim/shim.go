@@ -31,7 +31,7 @@ import (
 	"github.com/moss-containers/moss/agent/cgroup"
 	"github.com/moss-containers/moss/agent/spec"
 	"github.com/moss-containers/moss/internal/atomicfile"
-	"github.com/moss-containers/moss/internal/warmstub"
+	"github.com/moss-containers/moss/internal/cexec"
 )
 
 // Role is the hidden argument that makes the binary run as a shim.
@@ -348,7 +348,7 @@ func warmProcess(p *libcontainer.Process) (*os.File, []*os.File, error) {
 	ours, theirs := os.NewFile(uintptr(pair[0]), "stub"), os.NewFile(uintptr(pair[1]), "stub-child")
 	p.ExtraFiles = []*os.File{exe, theirs}
 	p.Args = []string{"/proc/self/fd/3"}
-	p.Env = []string{warmstub.Env + "=1"}
+	p.Env = []string{cexec.StubEnv + "=1"}
 	return ours, []*os.File{exe, theirs}, nil
 }
 

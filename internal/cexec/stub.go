@@ -1,4 +1,4 @@
-// Package warmstub is the first process of a warm container: a container
+// The warm stub is the first process of a warm container: a container
 // that the agent creates in advance, with everything libcontainer does for
 // a start (namespaces, root file system, mounts, cgroups, capabilities,
 // seccomp) already done, for the next `run` of the same image and options.
@@ -11,7 +11,8 @@
 // successful exec closes descriptor 4 (close-on-exec), which is how the
 // shim knows. It is a C constructor, running before the Go runtime would
 // start, and must not depend on anything.
-package warmstub
+
+package cexec
 
 /*
 #cgo CFLAGS: -Wall -O2
@@ -24,6 +25,8 @@ package warmstub
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "lookpath.h"
 
 // Env is the variable that makes the binary the stub; Ctl its descriptor.
 #define MOSS_STUB_ENV "_MOSS_WARM_STUB"
@@ -54,30 +57,6 @@ static void stub_fail(const char *msg, int code) {
 	_exit(code);
 }
 
-// stub_strerror is errno's text as Go's syscall package has it: the C
-// library's, lower-cased at its start.
-static const char *stub_strerror(int e) {
-	static char buf[256];
-	snprintf(buf, sizeof(buf), "%s", strerror(e));
-	if (buf[0] >= 'A' && buf[0] <= 'Z') buf[0] += 'a' - 'A';
-	return buf;
-}
-
-// stub_findexec is Go's findExecutable: 0, or the errno that says why not.
-static int stub_findexec(const char *path, int *stat_failed) {
-	struct stat st;
-	*stat_failed = 0;
-	if (stat(path, &st) < 0) {
-		*stat_failed = 1;
-		return errno;
-	}
-	if (S_ISDIR(st.st_mode)) return EISDIR;
-	if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == 0) return 0;
-	int e = errno;
-	if (e != ENOSYS && e != EPERM) return e;
-	return (st.st_mode & 0111) ? 0 : EACCES;
-}
-
 __attribute__((constructor)) static void moss_warm_stub(void) {
 	if (!getenv(MOSS_STUB_ENV)) return;
 	// This binary (3) and the control socket (4) do not reach the command.
@@ -99,55 +78,18 @@ __attribute__((constructor)) static void moss_warm_stub(void) {
 		if (i < hdr[1]) argv[i] = p; else envp[i - hdr[1]] = p;
 		p += strlen(p) + 1;
 	}
-	const char *file = argv[0];
-	char msg[8192];
-	int stat_failed;
-	const char *path = file;
-	char *found = NULL;
-	if (strchr(file, '/')) {
-		int e = stub_findexec(file, &stat_failed);
-		if (e) {
-			if (stat_failed) snprintf(msg, sizeof(msg), "exec: \"%s\": stat %s: %s", file, file, stub_strerror(e));
-			else snprintf(msg, sizeof(msg), "exec: \"%s\": %s", file, stub_strerror(e));
-			stub_fail(msg, e == ENOENT ? 127 : 126);
-		}
-	} else {
-		const char *pathenv = "";
-		for (char **e = envp; *e; e++)
-			if (strncmp(*e, "PATH=", 5) == 0) pathenv = *e + 5;
-		char *dirs = strdup(pathenv);
-		for (char *d = dirs, *next; d && !found; d = next) {
-			next = strchr(d, ':');
-			if (next) *next++ = 0;
-			if (*pathenv == 0) break; // Go: no PATH, no directories
-			const char *dir = *d ? d : ".";
-			size_t n = strlen(dir) + strlen(file) + 2;
-			char *cand = malloc(n);
-			if (!cand) stub_fail("out of memory", 126);
-			snprintf(cand, n, "%s/%s", dir, file);
-			if (stub_findexec(cand, &stat_failed) == 0) {
-				if (dir[0] != '/') {
-					snprintf(msg, sizeof(msg), "exec: \"%s\": cannot run executable found relative to current directory", file);
-					stub_fail(msg, 126);
-				}
-				found = cand;
-			} else {
-				free(cand);
-			}
-		}
-		if (!found) {
-			snprintf(msg, sizeof(msg), "exec: \"%s\": executable file not found in $PATH", file);
-			stub_fail(msg, 127);
-		}
-		path = found;
-	}
+	char msg[8192], buf[4096], ebuf[256];
+	const char *path;
+	int code = moss_lookpath(argv[0], envp, buf, sizeof(buf), &path, msg, sizeof(msg));
+	if (code) stub_fail(msg, code);
 	execve(path, argv, envp);
 	int e = errno;
-	snprintf(msg, sizeof(msg), "exec %s: %s", path, stub_strerror(e));
+	snprintf(msg, sizeof(msg), "exec %s: %s", path, moss_strerror(e, ebuf, sizeof(ebuf)));
 	stub_fail(msg, e == ENOENT ? 127 : 126);
 }
 */
 import "C"
 
-// Env, set in a warm container's first process, makes the binary the stub.
-const Env = "_MOSS_WARM_STUB"
+// StubEnv, set in a warm container's first process, makes the binary the
+// stub.
+const StubEnv = "_MOSS_WARM_STUB"
