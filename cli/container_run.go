@@ -385,7 +385,7 @@ func (a *app) runCmd() *cobra.Command {
 			return a.run(o, args)
 		},
 	}
-	o.addFlags(c.Flags(), true)
+	a.deferFlags(c, func() { o.addFlags(c.Flags(), true) })
 	return c
 }
 
@@ -405,7 +405,7 @@ func (a *app) createCmd() *cobra.Command {
 			return nil
 		},
 	}
-	o.addFlags(c.Flags(), false)
+	a.deferFlags(c, func() { o.addFlags(c.Flags(), false) })
 	return c
 }
 
