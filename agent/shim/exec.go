@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/moss-containers/moss/agent/cgroup"
-	"github.com/moss-containers/moss/internal/cexec"
 	"github.com/moss-containers/moss/internal/spare"
 )
 
@@ -33,8 +32,6 @@ const execArg = "exec"
 type execRequest struct {
 	specs.Process
 	Cgroups map[string]string `json:"mossCgroups,omitempty"`
-	// Libcontainer turns the fast exec (fastexec.go) off.
-	Libcontainer bool `json:"mossLibcontainer,omitempty"`
 }
 
 // winsize is a resize message, sent on the spec's descriptor after it.
@@ -75,62 +72,32 @@ func execMain(args []string) int {
 	}
 	sp := &req.Process
 	var err error
-	c, fast := pre.container(args[0], args[1])
+	c := pre.container(args[0], args[1])
 	if c == nil {
 		if c, err = libcontainer.Load(args[0], args[1]); err != nil {
 			return fail(fmt.Errorf("load container: %w", err))
 		}
 	}
-	var fp *cexec.Process
-	if !req.Libcontainer {
-		if fast == nil {
-			if fast, err = newFastExec(args[0], c); err != nil {
-				fast = nil // libcontainer's exec, then
-			}
-		}
-		if fast != nil {
-			if fp, err = fast.process(sp); err != nil {
-				return fail(err)
-			}
-		}
-	}
-	var p *libcontainer.Process
+	p := processOf(sp)
 	var console *os.File
-	if fp == nil {
-		p = processOf(sp)
-		if sp.Terminal {
-			if console, err = consoleSocket(p, sp.ConsoleSize); err != nil {
-				return fail(err)
-			}
-		} else {
-			p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if sp.Terminal {
+		if console, err = consoleSocket(p, sp.ConsoleSize); err != nil {
+			return fail(err)
 		}
-	}
-	var proc waiter
-	run := func() error {
-		if fp == nil {
-			proc = p
-			return c.Run(p)
-		}
-		pid, err := cexec.Start(fp)
-		closeNamespaces(fp)
-		if err != nil {
-			return fmt.Errorf("unable to start container process: %w", err)
-		}
-		proc, _ = os.FindProcess(pid)
-		return nil
+	} else {
+		p.Stdin, p.Stdout, p.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
 	if len(req.Cgroups) > 0 {
 		back, err := cgroup.EnterSelf(req.Cgroups)
 		if err != nil {
 			return fail(err)
 		}
-		err = run()
+		err = c.Run(p)
 		back()
 		if err != nil {
 			return fail(err)
 		}
-	} else if err := run(); err != nil {
+	} else if err := c.Run(p); err != nil {
 		return fail(err)
 	}
 	var copied chan struct{}
@@ -156,15 +123,14 @@ func execMain(args []string) int {
 			}
 		}()
 	}
-	writeResponse(status, response{Pid: pidOf(proc)})
-	st := ExitStatus{}
-	ps, err := proc.Wait()
-	if ps == nil {
+	pid, _ := p.Pid()
+	writeResponse(status, response{Pid: pid})
+	var st ExitStatus
+	if ps, err := p.Wait(); ps == nil {
 		st.Code, st.Error = 255, fmt.Sprint(err)
-	} else if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		st.Signal, st.Code = int(ws.Signal()), 128+int(ws.Signal())
 	} else {
-		st.Code = ps.ExitCode()
+		ws, _ := ps.Sys().(syscall.WaitStatus)
+		st = exitStatus(ws)
 	}
 	if copied != nil {
 		select {
@@ -177,24 +143,18 @@ func execMain(args []string) int {
 	return 0
 }
 
-// waiter is an exec's process, libcontainer's or the fast exec's.
-type waiter interface {
-	Wait() (*os.ProcessState, error)
-}
-
-func pidOf(w waiter) int {
-	switch p := w.(type) {
-	case *libcontainer.Process:
-		pid, _ := p.Pid()
-		return pid
-	case *os.Process:
-		return p.Pid
+// exitStatus is an exec's status from its wait status.
+func exitStatus(ws syscall.WaitStatus) ExitStatus {
+	if ws.Signaled() {
+		return ExitStatus{Signal: int(ws.Signal()), Code: 128 + int(ws.Signal())}
 	}
-	return 0
+	return ExitStatus{Code: ws.ExitStatus()}
 }
 
 // Exec is an exec helper's process, started by StartExec.
 type Exec struct {
+	// fast is set for the fast exec's process, a child of the caller.
+	fast   bool
 	cmd    *exec.Cmd
 	status *bufio.Reader
 	closer io.Closer
@@ -255,7 +215,6 @@ func awaitExec() []string {
 type preloaded struct {
 	root, id string
 	c        *libcontainer.Container
-	fast     *fastExec
 	state    os.FileInfo
 }
 
@@ -268,28 +227,31 @@ func preload(root, id string) *preloaded {
 	if err != nil {
 		return nil
 	}
-	// Without its fast exec the container is preloaded for libcontainer's.
-	fast, _ := newFastExec(root, c)
-	return &preloaded{root: root, id: id, c: c, fast: fast, state: st}
+	return &preloaded{root: root, id: id, c: c, state: st}
 }
 
 // container is the preloaded container when it is the one asked for and
 // its state file has not changed since (a restart rewrites it); nil else.
-func (p *preloaded) container(root, id string) (*libcontainer.Container, *fastExec) {
-	if p == nil || p.root != root || p.id != id {
-		return nil, nil
+func (p *preloaded) container(root, id string) *libcontainer.Container {
+	if p == nil || p.root != root || p.id != id || !sameState(root, id, p.state) {
+		return nil
 	}
-	st, err := os.Stat(stateFile(root, id))
-	if err != nil || !os.SameFile(st, p.state) || !st.ModTime().Equal(p.state.ModTime()) || st.Size() != p.state.Size() {
-		return nil, nil
-	}
-	return p.c, p.fast
+	return p.c
+}
+
+// sameState says the state file of container id is still the one of st:
+// a restart of the container rewrites it.
+func sameState(root, id string, st os.FileInfo) bool {
+	now, err := os.Stat(stateFile(root, id))
+	return err == nil && os.SameFile(now, st) && now.ModTime().Equal(st.ModTime()) && now.Size() == st.Size()
 }
 
 // ExecLauncher keeps one warm exec helper ready.
 type ExecLauncher struct {
 	exe  string
 	warm *spare.Spare[*warmExec]
+	// fast has what the fast exec needs of each container it ran in.
+	fast map[string]*fastEntry
 	// Libcontainer turns the fast exec off: every exec is libcontainer's.
 	Libcontainer bool
 	// last is the runc root and ID of the last exec, which the next warm
@@ -350,7 +312,12 @@ func (l *ExecLauncher) Close() { l.warm.Close() }
 // Start is StartExec with the warm helper when there is one (then the next
 // is started in the background), else with a new one.
 func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, cgroups map[string]string, stdin, stdout, stderr *os.File) (*Exec, error) {
-	req := &execRequest{Process: *sp, Cgroups: cgroups, Libcontainer: l.Libcontainer}
+	if !l.Libcontainer {
+		if e, ok, err := l.startFast(runcRoot, id, sp, cgroups, stdin, stdout, stderr); ok {
+			return e, err
+		}
+	}
+	req := &execRequest{Process: *sp, Cgroups: cgroups}
 	l.mu.Lock()
 	l.last = [2]string{runcRoot, id}
 	l.mu.Unlock()
@@ -505,6 +472,9 @@ func (e *Exec) Resize(height, width int) error {
 
 // Wait waits for the process to exit and returns its status.
 func (e *Exec) Wait() *ExitStatus {
+	if e.fast {
+		return waitFast(e.Pid)
+	}
 	defer func() {
 		e.closer.Close()
 		e.mu.Lock()

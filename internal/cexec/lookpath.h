@@ -15,9 +15,13 @@
 #include <unistd.h>
 
 // moss_strerror is errno's text as Go's syscall package has it: the C
-// library's, lower-cased at its start.
+// library's (untranslated, and without the locale's locks: the fast
+// exec's child shares the memory of a multi-threaded process), lower-cased
+// at its start.
 static const char *moss_strerror(int e, char *buf, size_t n) {
-	snprintf(buf, n, "%s", strerror(e));
+	const char *d = strerrordesc_np(e);
+	if (d) snprintf(buf, n, "%s", d);
+	else snprintf(buf, n, "errno %d", e);
 	if (buf[0] >= 'A' && buf[0] <= 'Z') buf[0] += 'a' - 'A';
 	return buf;
 }
