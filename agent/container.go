@@ -101,10 +101,11 @@ func newID() string {
 func (a *Agent) bundle(id string) string { return filepath.Join(a.dirs.Containers(), id) }
 
 // containerFiles are the directories and files of container id that go
-// with it: its bundle, its libcontainer state and its compiled seccomp
-// program (shim.FilterCache).
+// with it: its bundle, its libcontainer state, and the fast exec's files
+// (shim.FilterCache, shim.PtraceMarker).
 func (a *Agent) containerFiles(id string) []string {
-	return []string{a.bundle(id), filepath.Join(a.dirs.RuncRoot(), id), shim.FilterCache(a.dirs.RuncRoot(), id)}
+	root := a.dirs.RuncRoot()
+	return []string{a.bundle(id), filepath.Join(root, id), shim.FilterCache(root, id), shim.PtraceMarker(root, id)}
 }
 
 // socket keeps the path short: unix socket paths are limited to 107 bytes.

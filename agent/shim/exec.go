@@ -312,10 +312,8 @@ func (l *ExecLauncher) Close() { l.warm.Close() }
 // Start is StartExec with the warm helper when there is one (then the next
 // is started in the background), else with a new one.
 func (l *ExecLauncher) Start(runcRoot, id string, sp *specs.Process, cgroups map[string]string, stdin, stdout, stderr *os.File) (*Exec, error) {
-	if !l.Libcontainer {
-		if e, ok, err := l.startFast(runcRoot, id, sp, cgroups, stdin, stdout, stderr); ok {
-			return e, err
-		}
+	if e, ok, err := l.startFast(runcRoot, id, sp, cgroups, stdin, stdout, stderr); ok {
+		return e, err
 	}
 	req := &execRequest{Process: *sp, Cgroups: cgroups}
 	l.mu.Lock()

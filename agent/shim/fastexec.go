@@ -49,6 +49,28 @@ type nsPath struct {
 	path string
 }
 
+// The fast exec's process shares the agent's memory until its exec, in
+// the container's PID namespace: a process of the container that may
+// trace it (CAP_SYS_PTRACE, in the user namespace containers share with
+// the agent) could reach the agent's memory through it. So a container
+// whose processes may have that capability never has the fast exec: one
+// started with it, and one that an exec was given it in (--privileged;
+// PtraceMarker records that, until the container goes).
+const ptraceCap = "CAP_SYS_PTRACE"
+
+// PtraceMarker is the file that says an exec of container id could trace
+// (beside its libcontainer directory; removed with the container).
+func PtraceMarker(runcRoot, id string) string { return filepath.Join(runcRoot, id) + ".ptrace" }
+
+func mayTrace(caps []string) bool {
+	for _, c := range caps {
+		if c == ptraceCap {
+			return true
+		}
+	}
+	return false
+}
+
 // FilterCache is the file that keeps a container's compiled seccomp
 // program for the next exec helpers: beside its libcontainer directory
 // (which libcontainer must find empty to create it again, at a restart),
@@ -73,7 +95,8 @@ func newFastExec(root string, c *libcontainer.Container) (*fastExec, error) {
 	if cfg.Namespaces.Contains(configs.NEWUSER) || cfg.Namespaces.Contains(configs.NEWTIME) ||
 		cfg.OomScoreAdj != nil || cfg.Personality != nil || cfg.Scheduler != nil || cfg.IOPriority != nil ||
 		cfg.ExecCPUAffinity != nil || cfg.IntelRdt != nil || cfg.MemoryPolicy != nil ||
-		cfg.ProcessLabel != "" || cfg.AppArmorProfile != "" || st.InitProcessPid <= 0 {
+		cfg.ProcessLabel != "" || cfg.AppArmorProfile != "" || st.InitProcessPid <= 0 ||
+		cfg.Capabilities == nil || mayTrace(cfg.Capabilities.Bounding) {
 		return nil, cexec.ErrUnsupported
 	}
 	f := &fastExec{id: c.ID(), initPid: st.InitProcessPid, initStart: st.InitProcessStartTime, cfg: cfg}
@@ -249,6 +272,9 @@ func (l *ExecLauncher) fastFor(root, id string) *fastExec {
 	if err != nil {
 		return nil
 	}
+	if _, err := os.Lstat(PtraceMarker(root, id)); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	l.mu.Lock()
 	ent := l.fast[id]
 	l.mu.Unlock()
@@ -276,7 +302,15 @@ func (l *ExecLauncher) fastFor(root, id string) *fastExec {
 // startFast starts sp with the fast exec; ok is false when it is
 // libcontainer's to start.
 func (l *ExecLauncher) startFast(root, id string, sp *specs.Process, cgroups map[string]string, stdin, stdout, stderr *os.File) (e *Exec, ok bool, err error) {
-	if sp.Terminal {
+	if sp.Capabilities != nil && mayTrace(sp.Capabilities.Bounding) {
+		// No fast exec in this container from now on: a marker, or no
+		// exec at all.
+		if err := os.WriteFile(PtraceMarker(root, id), nil, 0o600); err != nil {
+			return nil, true, fmt.Errorf("mark the container for execs that may trace: %w", err)
+		}
+		return nil, false, nil
+	}
+	if sp.Terminal || l.Libcontainer {
 		return nil, false, nil
 	}
 	f := l.fastFor(root, id)
