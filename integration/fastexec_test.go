@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -78,6 +81,25 @@ func TestFastExec(t *testing.T) {
 		return out
 	}
 	fast := run()
+	// Execs at the same time, each with its own streams and status.
+	var wg sync.WaitGroup
+	errs := make(chan string, 12)
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			want := fmt.Sprintf("exec %d", i)
+			r := moss(t, "exec", "fastexec", "sh", "-c", "grep ^Seccomp: /proc/self/status; echo "+want+"; exit "+strconv.Itoa(i))
+			if r.code != i || r.stdout != "Seccomp:\t2\n"+want+"\n" {
+				errs <- fmt.Sprintf("%s: %+v", want, r)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error("parallel exec:", e)
+	}
 	// The fast exec ran: it compiled the containers' seccomp programs once
 	// and keeps them beside their libcontainer state; not in the container
 	// whose processes may trace. A privileged exec marked each container.

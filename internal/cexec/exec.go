@@ -321,6 +321,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -422,6 +423,8 @@ func Start(p *Process) (int, error) {
 	}
 	return pid, nil
 }
+
+var spawnMu sync.Mutex
 
 // cmem holds C copies of Go values for the child, freed together.
 type cmem []unsafe.Pointer
@@ -532,7 +535,11 @@ func spawn(p *Process, errW *os.File) (int, error) {
 		e.ncgroups, e.cgroups = C.int(n), &procs[0]
 	}
 
+	// One at a time: a spawn makes the process not dumpable and back, and
+	// another's child must not be born in between.
+	spawnMu.Lock()
 	rc := int(C.moss_exec_spawn(e))
+	spawnMu.Unlock()
 	runtime.KeepAlive(p)
 	if rc < 0 {
 		return 0, fmt.Errorf("start the process: %w", syscall.Errno(-rc))
