@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,10 +38,14 @@ type fastExec struct {
 	initPid   int
 	initStart uint64
 	ns        []nsPath
-	cfg       *configs.Config
 	filter    *cexec.Filter
-	caps      map[string]int
+	capNums   map[string]int // by name
 	lastCap   int
+	// From the container's configuration.
+	rootlessEUID, noNewKeyring bool
+	umask                      *uint32
+	caps                       *configs.Capabilities
+	rlimits                    []cexec.Rlimit
 }
 
 type nsPath struct {
@@ -99,7 +104,11 @@ func newFastExec(root string, c *libcontainer.Container) (*fastExec, error) {
 		cfg.Capabilities == nil || mayTrace(cfg.Capabilities.Bounding) {
 		return nil, cexec.ErrUnsupported
 	}
-	f := &fastExec{id: c.ID(), initPid: st.InitProcessPid, initStart: st.InitProcessStartTime, cfg: cfg}
+	f := &fastExec{id: c.ID(), initPid: st.InitProcessPid, initStart: st.InitProcessStartTime,
+		rootlessEUID: cfg.RootlessEUID, noNewKeyring: cfg.NoNewKeyring, umask: cfg.Umask, caps: cfg.Capabilities}
+	for _, r := range cfg.Rlimits {
+		f.rlimits = append(f.rlimits, cexec.Rlimit{Type: r.Type, Soft: r.Soft, Hard: r.Hard})
+	}
 	// libcontainer's order: orderNamespacePaths.
 	for _, t := range configs.NamespaceTypes() {
 		if p := st.NamespacePaths[t]; p != "" && cfg.Namespaces.Contains(t) {
@@ -110,21 +119,35 @@ func newFastExec(root string, c *libcontainer.Container) (*fastExec, error) {
 	if f.filter, err = containerFilter(FilterCache(root, c.ID()), cfg.Seccomp); err != nil {
 		return nil, err
 	}
-	last, err := capability.LastCap()
+	k, err := kernelCaps()
 	if err != nil {
 		return nil, err
 	}
-	f.lastCap = int(last)
-	supported, err := capability.ListSupported()
-	if err != nil {
-		return nil, err
-	}
-	f.caps = map[string]int{}
-	for _, c := range supported {
-		f.caps["CAP_"+strings.ToUpper(c.String())] = int(c)
-	}
+	f.capNums, f.lastCap = k.nums, k.last
 	return f, nil
 }
+
+type capTable struct {
+	nums map[string]int // by name, as libcontainer names them
+	last int
+}
+
+// kernelCaps are the kernel's capabilities, as libcontainer maps them.
+var kernelCaps = sync.OnceValues(func() (capTable, error) {
+	last, err := capability.LastCap()
+	if err != nil {
+		return capTable{}, err
+	}
+	supported, err := capability.ListSupported()
+	if err != nil {
+		return capTable{}, err
+	}
+	t := capTable{nums: map[string]int{}, last: int(last)}
+	for _, c := range supported {
+		t.nums["CAP_"+strings.ToUpper(c.String())] = int(c)
+	}
+	return t, nil
+})
 
 // containerFilter is the seccomp program of profile: the one saved in
 // path when it is of the same profile, else captured and saved there.
@@ -165,13 +188,13 @@ func (f *fastExec) process(sp *specs.Process) (*cexec.Process, error) {
 	}
 	p := &cexec.Process{
 		Args: sp.Args, Env: sp.Env, Cwd: sp.Cwd, UID: sp.User.UID, GID: sp.User.GID, Groups: sp.User.AdditionalGids,
-		SetGroups: !f.cfg.RootlessEUID, LastCap: f.lastCap, NoNewPrivileges: sp.NoNewPrivileges,
-		Umask: f.cfg.Umask, Seccomp: f.filter,
+		SetGroups: !f.rootlessEUID, LastCap: f.lastCap, NoNewPrivileges: sp.NoNewPrivileges,
+		Umask: f.umask, Seccomp: f.filter, Rlimits: f.rlimits,
 	}
-	if !f.cfg.NoNewKeyring {
+	if !f.noNewKeyring {
 		p.SessionKeyring = "_ses." + f.id
 	}
-	caps := f.cfg.Capabilities
+	caps := f.caps
 	if sp.Capabilities != nil {
 		caps = &configs.Capabilities{Bounding: sp.Capabilities.Bounding, Effective: sp.Capabilities.Effective, Permitted: sp.Capabilities.Permitted}
 	}
@@ -181,7 +204,7 @@ func (f *fastExec) process(sp *specs.Process) (*cexec.Process, error) {
 			set   *cexec.CapSet
 		}{{caps.Bounding, &p.Bounding}, {caps.Effective, &p.Effective}, {caps.Permitted, &p.Permitted}, {caps.Inheritable, &p.Inheritable}} {
 			for _, name := range s.names {
-				if n, ok := f.caps[name]; ok { // libcontainer ignores the unknown
+				if n, ok := f.capNums[name]; ok { // libcontainer ignores the unknown
 					s.set.Add(n)
 				}
 			}
@@ -189,9 +212,6 @@ func (f *fastExec) process(sp *specs.Process) (*cexec.Process, error) {
 		if len(caps.Ambient) > 0 {
 			return nil, nil
 		}
-	}
-	for _, r := range f.cfg.Rlimits {
-		p.Rlimits = append(p.Rlimits, cexec.Rlimit{Type: r.Type, Soft: r.Soft, Hard: r.Hard})
 	}
 	for _, ns := range f.ns {
 		fd, err := unix.Open(ns.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
