@@ -1,10 +1,128 @@
 package cexec
 
+/*
+#cgo CFLAGS: -Wall -O2
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+// moss_trap is the answering side of the trap: what the trapped thread
+// was to load.
+struct moss_trap {
+	int fd; // the listener
+	int ctl[2]; // carries it to the thread
+	int started;
+	pthread_t thread;
+	int err; // errno of a failure
+	unsigned int flags;
+	unsigned short len;
+	struct sock_filter *prog; // malloc'd
+};
+
+static int moss_readmem(void *dst, uint64_t addr, size_t n) {
+	struct iovec local = { .iov_base = dst, .iov_len = n };
+	struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = n };
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
+}
+
+// moss_trap_serve answers the trapped calls until the trapped thread is
+// gone: a load is answered as done, with its program copied; a probe of
+// a flag (no program, libseccomp's) is left to the kernel.
+static void *moss_trap_serve(void *arg) {
+	struct moss_trap *t = arg;
+	int fd;
+	while (read(t->ctl[0], &fd, sizeof(fd)) < 0 && errno == EINTR) {}
+	if (fd < 0) return NULL;
+	t->fd = fd;
+	for (;;) {
+		struct pollfd p = { .fd = t->fd, .events = POLLIN };
+		if (poll(&p, 1, -1) < 0) {
+			if (errno == EINTR) continue;
+			t->err = errno;
+			return NULL;
+		}
+		if (!(p.revents & POLLIN)) return NULL;
+		struct seccomp_notif n;
+		memset(&n, 0, sizeof(n));
+		if (ioctl(t->fd, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0) {
+			if (errno == EINTR || errno == ENOENT) continue;
+			t->err = errno;
+			return NULL;
+		}
+		struct seccomp_notif_resp r;
+		memset(&r, 0, sizeof(r));
+		r.id = n.id;
+		// prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog) or
+		// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog).
+		uint64_t addr = n.data.args[2];
+		struct sock_fprog fp;
+		if (addr == 0) {
+			r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		} else if (moss_readmem(&fp, addr, sizeof(fp)) < 0 || fp.len == 0 || !fp.filter) {
+			t->err = EFAULT;
+			r.error = -EFAULT;
+		} else {
+			struct sock_filter *prog = malloc(fp.len * sizeof(*prog));
+			if (!prog || moss_readmem(prog, (uintptr_t)fp.filter, fp.len * sizeof(*prog)) < 0) {
+				free(prog);
+				t->err = prog ? EFAULT : ENOMEM;
+				r.error = -t->err;
+			} else {
+				free(t->prog);
+				t->prog = prog;
+				t->len = fp.len;
+				t->flags = n.data.nr == SYS_seccomp ? (unsigned int)n.data.args[1] : 0;
+			}
+		}
+		ioctl(t->fd, SECCOMP_IOCTL_NOTIF_SEND, &r); // ENOENT: interrupted, and asked again
+	}
+}
+
+// moss_trap_start starts the answering thread before the trap is set: a
+// thread inherits its creator's filters, and one with the trap would keep
+// the trap in use (no end to wait for). moss_trap_listen gives it the
+// listener (or -1: no trap).
+static int moss_trap_start(struct moss_trap *t) {
+	t->fd = -1;
+	if (pipe2(t->ctl, O_CLOEXEC) < 0) return errno;
+	int rc = pthread_create(&t->thread, NULL, moss_trap_serve, t);
+	if (rc != 0) {
+		close(t->ctl[0]);
+		close(t->ctl[1]);
+	}
+	return rc;
+}
+
+static void moss_trap_listen(struct moss_trap *t, int fd) {
+	ssize_t w = write(t->ctl[1], &fd, sizeof(fd));
+	(void)w;
+}
+
+static void moss_trap_join(struct moss_trap *t) {
+	pthread_join(t->thread, NULL);
+	close(t->ctl[0]);
+	close(t->ctl[1]);
+	if (t->fd >= 0) close(t->fd);
+}
+*/
+import "C"
+
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
+	"syscall"
 	"unsafe"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -50,31 +168,47 @@ func CaptureFilter(config *configs.Seccomp) (*Filter, error) {
 	if _, err := libseccomp.GetAPI(); err != nil {
 		return nil, err
 	}
-	captured := make(chan capture, 1)
+	// The trapped calls are answered by a C thread: the trapped one may
+	// be in a raw system call (libcontainer loads with flags so), which
+	// keeps its P; a garbage collection then waits for that P, and no
+	// goroutine would run to answer.
+	t := (*C.struct_moss_trap)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_moss_trap{}))))
+	defer C.free(unsafe.Pointer(t))
 	compiled := make(chan error, 1)
 	onThrowawayThread(func() {
-		listener, err := installTrap(arch)
-		if err != nil {
-			compiled <- err
-			captured <- capture{}
+		if rc := C.moss_trap_start(t); rc != 0 {
+			compiled <- fmt.Errorf("seccomp trap: %w", syscall.Errno(rc))
 			return
 		}
-		go func() { captured <- serveTrap(listener) }()
+		t.started = 1
+		listener, err := installTrap(arch)
+		if err != nil {
+			C.moss_trap_listen(t, -1)
+			compiled <- err
+			return
+		}
+		C.moss_trap_listen(t, C.int(listener))
 		_, err = seccomp.InitSeccomp(config)
 		compiled <- err
 	})
-	if err := <-compiled; err != nil {
-		r := <-captured
-		if r.err == nil {
-			r.err = err
-		}
-		return nil, r.err
+	err := <-compiled
+	if t.started != 0 {
+		C.moss_trap_join(t) // once the trapped thread has ended
 	}
-	r := <-captured
-	if r.err == nil && r.f == nil {
-		r.err = errors.New("seccomp: the filter was not loaded")
+	defer C.free(unsafe.Pointer(t.prog))
+	switch {
+	case err != nil:
+		return nil, err
+	case t.err != 0:
+		return nil, fmt.Errorf("seccomp trap: %w", syscall.Errno(t.err))
+	case t.len == 0:
+		return nil, errors.New("seccomp: the filter was not loaded")
 	}
-	return r.f, r.err
+	prog := make([]unix.SockFilter, int(t.len))
+	for i, ins := range unsafe.Slice(t.prog, int(t.len)) {
+		prog[i] = unix.SockFilter{Code: uint16(ins.code), Jt: uint8(ins.jt), Jf: uint8(ins.jf), K: uint32(ins.k)}
+	}
+	return &Filter{Prog: prog, Flags: uint(t.flags)}, nil
 }
 
 // onThrowawayThread runs f on an OS thread of its own that ends with it.
@@ -99,7 +233,7 @@ var auditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix
 
 // The trap: prctl(PR_SET_SECCOMP, ...) and seccomp(SECCOMP_SET_MODE_FILTER,
 // ...) go to the listener, everything else runs.
-func installTrap(arch uint32) (*os.File, error) {
+func installTrap(arch uint32) (int, error) {
 	const (
 		ldw    = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		jeq    = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
@@ -123,127 +257,13 @@ func installTrap(arch uint32) (*os.File, error) {
 	}
 	// The trap needs no_new_privs, here a thread's own.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("seccomp trap: %w", err)
+		return -1, fmt.Errorf("seccomp trap: %w", err)
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&fprog)))
 	runtime.KeepAlive(prog)
 	if errno != 0 {
-		return nil, fmt.Errorf("seccomp trap: %w", errno)
+		return -1, fmt.Errorf("seccomp trap: %w", errno)
 	}
-	return os.NewFile(fd, "seccomp-listener"), nil
-}
-
-// capture is what the trap caught, or why not.
-type capture struct {
-	f   *Filter
-	err error
-}
-
-// The kernel's struct seccomp_notif and seccomp_notif_resp.
-type seccompNotif struct {
-	ID    uint64
-	Pid   uint32
-	Flags uint32
-	Nr    int32
-	Arch  uint32
-	IP    uint64
-	Args  [6]uint64
-}
-
-type seccompNotifResp struct {
-	ID    uint64
-	Val   int64
-	Error int32
-	Flags uint32
-}
-
-// serveTrap answers the trapped calls until the trapped thread is gone,
-// and returns the filter that was to be loaded.
-func serveTrap(listener *os.File) (r capture) {
-	defer listener.Close()
-	fd := int(listener.Fd())
-	for {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if _, err := unix.Poll(pfd, -1); err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			r.err = err
-			return r
-		}
-		if pfd[0].Revents&unix.POLLIN == 0 {
-			return r // the thread ended
-		}
-		var n seccompNotif
-		if err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_RECV, unsafe.Pointer(&n)); err != nil {
-			if err == unix.EINTR || err == unix.ENOENT {
-				continue
-			}
-			r.err = err
-			return r
-		}
-		resp := seccompNotifResp{ID: n.ID}
-		// prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog) or
-		// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog).
-		flags, ptr := uint(0), n.Args[2]
-		if n.Nr == unix.SYS_SECCOMP {
-			flags = uint(n.Args[1])
-		}
-		if ptr == 0 {
-			// libseccomp's probes of a flag (no program): the kernel answers.
-			resp.Flags = unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE
-		} else if f, err := readFilter(ptr); err != nil {
-			r.err, resp.Error = err, -int32(unix.EFAULT)
-		} else {
-			f.Flags = flags
-			r.f = f
-		}
-		if err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&resp)); err != nil && err != unix.ENOENT {
-			r.err = err
-		}
-	}
-}
-
-func ioctl(fd int, req uint, arg unsafe.Pointer) error {
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
-// readFilter reads a struct sock_fprog, and its program, at addr in our
-// memory (by process_vm_readv: the address comes from the kernel, as a
-// number).
-func readFilter(addr uint64) (*Filter, error) {
-	var fp struct {
-		Len uint16
-		_   [6]byte
-		Ptr uint64
-	}
-	if err := readMem(addr, unsafe.Slice((*byte)(unsafe.Pointer(&fp)), unsafe.Sizeof(fp))); err != nil {
-		return nil, err
-	}
-	if fp.Len == 0 || fp.Ptr == 0 {
-		return nil, errors.New("seccomp: empty filter")
-	}
-	prog := make([]unix.SockFilter, fp.Len)
-	if err := readMem(fp.Ptr, unsafe.Slice((*byte)(unsafe.Pointer(&prog[0])), len(prog)*8)); err != nil {
-		return nil, err
-	}
-	return &Filter{Prog: prog}, nil
-}
-
-func readMem(addr uint64, buf []byte) error {
-	local := []unix.Iovec{{Base: &buf[0], Len: uint64(len(buf))}}
-	remote := []unix.RemoteIovec{{Base: uintptr(addr), Len: len(buf)}}
-	n, err := unix.ProcessVMReadv(os.Getpid(), local, remote, 0)
-	if err != nil {
-		return fmt.Errorf("seccomp: read the filter: %w", err)
-	}
-	if n != len(buf) {
-		return errors.New("seccomp: short read of the filter")
-	}
-	return nil
+	return int(fd), nil
 }

@@ -10,9 +10,11 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
@@ -201,4 +203,49 @@ func putInt(b []byte, n int) int {
 	}
 	b[0] = byte('0' + n)
 	return 1
+}
+
+// TestCaptureWithOneP: captures with one P, while garbage collections
+// run. libcontainer loads with a raw system call, which keeps its P while
+// trapped, and a collection waits for every P: answered from Go, the trap
+// deadlocked the process (an agent hung so in an exec; with one P, every
+// capture did).
+func TestCaptureWithOneP(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the profile names amd64")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	done := make(chan error)
+	go func() {
+		// With a flag, libcontainer loads by a raw seccomp(2).
+		prof := testProfile(configs.Errno)
+		prof.Flags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow}
+		for i := 0; i < 50; i++ {
+			if _, err := CaptureFilter(prof); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		panic("50 captures did not end in 30 s") // the process is stuck: end it
+	}
 }
