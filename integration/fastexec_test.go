@@ -65,6 +65,7 @@ func TestFastExec(t *testing.T) {
 			execCase{ctr + " a directory", []string{"exec", ctr, "/etc"}},
 			execCase{ctr + " missing working dir", []string{"exec", "-w", "/no/such/dir", ctr, "true"}},
 			execCase{ctr + " no PATH", []string{"exec", "-e", "PATH=", ctr, "sh"}},
+			execCase{ctr + " unmapped user", []string{"exec", "-u", "4000000:4000000", ctr, "id"}},
 			// Last: from then on the container's execs are libcontainer's.
 			execCase{ctr + " privileged", []string{"exec", "--privileged", ctr, "sh", "-c", describeProcess}},
 		)

@@ -348,6 +348,9 @@ func (l *ExecLauncher) startFast(root, id string, sp *specs.Process, cgroups map
 	p.Stdin, p.Stdout, p.Stderr = stdin, stdout, stderr
 	pid, err := cexec.Start(p)
 	if err != nil {
+		if !f.initRuns() { // it ended meanwhile: its PID namespace takes no one
+			return nil, true, fmt.Errorf("container %s is not running", id)
+		}
 		return nil, true, fmt.Errorf("unable to start container process: %w", err)
 	}
 	return &Exec{fast: true, Pid: pid}, true, nil
