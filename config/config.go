@@ -191,13 +191,16 @@ func Default() Config {
 }
 
 // SeccompEnabled reports whether the default seccomp profile is wanted.
-func (r Runtime) SeccompEnabled() bool { return r.Seccomp == nil || *r.Seccomp }
+func (r Runtime) SeccompEnabled() bool { return onByDefault(r.Seccomp) }
 
 // WarmStartsEnabled says whether warm starts are on (the default).
-func (r Runtime) WarmStartsEnabled() bool { return r.WarmStarts == nil || *r.WarmStarts }
+func (r Runtime) WarmStartsEnabled() bool { return onByDefault(r.WarmStarts) }
 
 // FastExecEnabled says whether the fast exec is on (the default).
-func (r Runtime) FastExecEnabled() bool { return r.FastExec == nil || *r.FastExec }
+func (r Runtime) FastExecEnabled() bool { return onByDefault(r.FastExec) }
+
+// onByDefault is a setting that is on unless set to false.
+func onByDefault(b *bool) bool { return b == nil || *b }
 
 // Load reads the site file and then userFile (either may be absent) over the
 // defaults and validates the result.

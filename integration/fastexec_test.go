@@ -114,7 +114,7 @@ func TestFastExec(t *testing.T) {
 			t.Errorf("%s: a privileged exec did not mark the container: %v", ctr, err)
 		}
 	}
-	withRuntimeConfig(t, "fast_exec = false")
+	withAgentConfig(t, "[runtime]\nfast_exec = false\n")
 	slow := run()
 	for name, f := range fast {
 		s := slow[name]
@@ -147,23 +147,4 @@ func TestFastExec(t *testing.T) {
 			t.Errorf("left after the containers' removal: %v", m)
 		}
 	}
-}
-
-// withRuntimeConfig writes lines into [runtime] of the user's moss.toml
-// and restarts the agent; the clean-up restores the default.
-func withRuntimeConfig(t *testing.T, lines string) {
-	t.Helper()
-	cfgDir := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "moss")
-	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(cfgDir, "moss.toml")
-	if err := os.WriteFile(cfgFile, []byte("[runtime]\n"+lines+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	restartAgent(t)
-	t.Cleanup(func() {
-		os.Remove(cfgFile)
-		restartAgent(t)
-	})
 }

@@ -39,25 +39,39 @@ func v1Delegated(t *testing.T) map[string]string {
 // subtrees and restarts the agent; the clean-up restores the default.
 func withCgroupConfig(t *testing.T, v1 map[string]string, extra string) {
 	t.Helper()
-	cfgDir := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "moss")
-	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	var kv []string
 	for c, d := range v1 {
 		kv = append(kv, fmt.Sprintf("%s = %q", c, d))
 	}
-	cfgFile := filepath.Join(cfgDir, "moss.toml")
 	body := "[cgroups]\n" + extra
 	if v1 != nil {
 		body += "v1 = { " + strings.Join(kv, ", ") + " }\n"
 	}
-	if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+	withAgentConfig(t, body)
+}
+
+// agentConfig is the user's moss.toml, which the agent reads at its start.
+func agentConfig() string { return filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "moss", "moss.toml") }
+
+// writeAgentConfig writes the user's moss.toml.
+func writeAgentConfig(t *testing.T, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(agentConfig()), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(agentConfig(), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withAgentConfig writes the user's moss.toml and restarts the agent; the
+// clean-up restores the default.
+func withAgentConfig(t *testing.T, body string) {
+	t.Helper()
+	writeAgentConfig(t, body)
 	restartAgent(t)
 	t.Cleanup(func() {
-		os.Remove(cfgFile)
+		os.Remove(agentConfig())
 		restartAgent(t)
 	})
 }

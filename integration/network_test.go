@@ -440,19 +440,13 @@ func TestBadPlugins(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	restartAgent := func() {
-		old := agentPID()
-		_ = syscall.Kill(old, syscall.SIGTERM)
-		waitGone(old, 10*time.Second)
-		mustMoss(t, "version")
-	}
 	t.Cleanup(func() {
 		for name := range scripts {
 			os.Remove(filepath.Join(dir, name))
 		}
-		restartAgent()
+		restartAgent(t)
 	})
-	restartAgent()
+	restartAgent(t)
 	var ps map[string]plugin
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -496,19 +490,13 @@ func TestCNIPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyExecutable(t, bin, filepath.Join(dir, "moss-cni"))
-	restart := func() {
-		old := agentPID()
-		_ = syscall.Kill(old, syscall.SIGTERM)
-		waitGone(old, 10*time.Second)
-		mustMoss(t, "version")
-	}
 	t.Cleanup(func() {
 		_ = exec.Command(mossBin, "rm", "-f", "cnict").Run()
 		_ = exec.Command(mossBin, "network", "rm", "cninet").Run()
 		os.Remove(filepath.Join(dir, "moss-cni"))
-		restart()
+		restartAgent(t)
 	})
-	restart()
+	restartAgent(t)
 	waitFor(t, "the cni plugin", 15*time.Second, func() bool { return plugins(t)["cni"].Status == "running" })
 	if out := mustMoss(t, "plugin", "ls"); !strings.Contains(out, "cni") || !strings.Contains(out, filepath.Join(dir, "moss-cni")) {
 		t.Fatalf("plugin ls:\n%s", out)

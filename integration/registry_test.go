@@ -501,30 +501,17 @@ func TestPullShortNames(t *testing.T) {
 	mustMoss(t, "rmi", ref)
 	t.Cleanup(func() { _ = exec.Command(mossBin, "rmi", "-f", ref).Run() })
 
-	cfgDir := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "moss")
-	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(cfgDir, "moss.toml")
-	restart := func() {
-		old := agentPID()
-		_ = syscall.Kill(old, syscall.SIGTERM)
-		waitGone(old, 10*time.Second)
-		mustMoss(t, "version")
-	}
 	setConfig := func(search ...string) {
 		q := make([]string, len(search))
 		for i, s := range search {
 			q[i] = `"` + s + `"`
 		}
-		if err := os.WriteFile(cfgFile, []byte("[registries]\nsearch = ["+strings.Join(q, ", ")+"]\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		restart()
+		writeAgentConfig(t, "[registries]\nsearch = ["+strings.Join(q, ", ")+"]\n")
+		restartAgent(t)
 	}
 	t.Cleanup(func() {
-		os.Remove(cfgFile)
-		restart()
+		os.Remove(agentConfig())
+		restartAgent(t)
 	})
 	setConfig(reg.addr)
 	out := mustMoss(t, "pull", "it/short:1")

@@ -463,14 +463,7 @@ func TestVolumePlugins(t *testing.T) {
 	extDir := t.TempDir()
 	exe := filepath.Join(extDir, "moss-volume-example")
 	copyExecutable(t, example, exe)
-	cfgDir := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "moss")
-	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(cfgDir, "moss.toml")
-	if err := os.WriteFile(cfgFile, []byte("[plugins]\ndirs = [\""+extDir+"\"]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeAgentConfig(t, "[plugins]\ndirs = [\""+extDir+"\"]\n")
 	var procs []*exec.Cmd
 	for _, p := range []struct {
 		name  string
@@ -484,12 +477,6 @@ func TestVolumePlugins(t *testing.T) {
 		sock := filepath.Join(dir, p.name+".sock")
 		waitFor(t, "the socket of "+p.name, 5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
 	}
-	restart := func() {
-		old := agentPID()
-		_ = syscall.Kill(old, syscall.SIGTERM)
-		waitGone(old, 10*time.Second)
-		mustMoss(t, "version")
-	}
 	t.Cleanup(func() {
 		for _, n := range []string{"pv-example", "pv-dvp", "cv"} {
 			_ = exec.Command(mossBin, "volume", "rm", "-f", n).Run()
@@ -498,12 +485,12 @@ func TestVolumePlugins(t *testing.T) {
 			_ = c.Process.Kill()
 			_ = c.Wait()
 		}
-		os.Remove(cfgFile)
+		os.Remove(agentConfig())
 		os.Remove(filepath.Join(dir, "dvp.sock"))
 		os.Remove(filepath.Join(dir, "crashy.sock"))
-		restart()
+		restartAgent(t)
 	})
-	restart()
+	restartAgent(t)
 	waitFor(t, "the volume plugins", 20*time.Second, func() bool {
 		ps := plugins(t)
 		return ps["example"].Status == "running" && ps["dvp"].Status == "running" && ps["crashy"].Status == "running"
@@ -576,22 +563,16 @@ func TestRcloneDockerPlugin(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	restart := func() {
-		old := agentPID()
-		_ = syscall.Kill(old, syscall.SIGTERM)
-		waitGone(old, 10*time.Second)
-		mustMoss(t, "version")
-	}
 	t.Cleanup(func() {
 		_ = exec.Command(mossBin, "volume", "rm", "-f", "rcv").Run()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		logf.Close()
 		os.Remove(sock)
-		restart()
+		restartAgent(t)
 	})
 	waitFor(t, "rclone's socket", 10*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
-	restart()
+	restartAgent(t)
 	waitFor(t, "the rclone plugin", 20*time.Second, func() bool { return plugins(t)["rclone"].Status == "running" })
 	mustMoss(t, "volume", "create", "-d", "rclone", "-o", "type=local", "-o", "path="+remote, "rcv")
 	if out := mustMoss(t, "run", "--rm", "-v", "rcv:/d", image, "sh", "-c", "grep ' /d ' /proc/mounts; echo via-rclone > /d/f"); !strings.Contains(out, "fuse") {

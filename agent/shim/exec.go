@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/moss-containers/moss/agent/cgroup"
+	"github.com/moss-containers/moss/internal/cexec"
 	"github.com/moss-containers/moss/internal/spare"
 )
 
@@ -233,17 +234,19 @@ func preload(root, id string) *preloaded {
 // container is the preloaded container when it is the one asked for and
 // its state file has not changed since (a restart rewrites it); nil else.
 func (p *preloaded) container(root, id string) *libcontainer.Container {
-	if p == nil || p.root != root || p.id != id || !sameState(root, id, p.state) {
+	if p == nil || p.root != root || p.id != id {
+		return nil
+	}
+	if now, err := os.Stat(stateFile(root, id)); err != nil || !sameState(now, p.state) {
 		return nil
 	}
 	return p.c
 }
 
-// sameState says the state file of container id is still the one of st:
+// sameState says a container's state file, now, is still the one it was:
 // a restart of the container rewrites it.
-func sameState(root, id string, st os.FileInfo) bool {
-	now, err := os.Stat(stateFile(root, id))
-	return err == nil && os.SameFile(now, st) && now.ModTime().Equal(st.ModTime()) && now.Size() == st.Size()
+func sameState(now, was os.FileInfo) bool {
+	return os.SameFile(now, was) && now.ModTime().Equal(was.ModTime()) && now.Size() == was.Size()
 }
 
 // ExecLauncher keeps one warm exec helper ready.
@@ -344,24 +347,12 @@ func startWarm(w *warmExec, runcRoot, id string, req *execRequest, stdin, stdout
 		_ = w.cmd.Wait()
 		return nil, err
 	}
-	// nil streams are /dev/null, opened as exec.Cmd opens it for a cold
-	// helper: read-only for stdin, write-only for the others.
-	std := []*os.File{stdin, stdout, stderr}
-	for i, f := range std {
-		if f != nil {
-			continue
-		}
-		mode := os.O_WRONLY
-		if i == 0 {
-			mode = os.O_RDONLY
-		}
-		devnull, err := os.OpenFile(os.DevNull, mode, 0)
-		if err != nil {
-			return fail(err)
-		}
-		defer devnull.Close()
-		std[i] = devnull
+	// nil streams are /dev/null, as exec.Cmd has them for a cold helper.
+	std, done, err := cexec.Streams([3]*os.File{stdin, stdout, stderr})
+	if err != nil {
+		return fail(err)
 	}
+	defer done()
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return fail(err)

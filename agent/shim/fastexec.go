@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,14 +68,7 @@ const ptraceCap = "CAP_SYS_PTRACE"
 // (beside its libcontainer directory; removed with the container).
 func PtraceMarker(runcRoot, id string) string { return filepath.Join(runcRoot, id) + ".ptrace" }
 
-func mayTrace(caps []string) bool {
-	for _, c := range caps {
-		if c == ptraceCap {
-			return true
-		}
-	}
-	return false
-}
+func mayTrace(caps []string) bool { return slices.Contains(caps, ptraceCap) }
 
 // FilterCache is the file that keeps a container's compiled seccomp
 // program for the next exec helpers: beside its libcontainer directory
@@ -183,9 +177,6 @@ func (f *fastExec) process(sp *specs.Process) (*cexec.Process, error) {
 	if sp.Terminal || !plainEnv(sp.Env) {
 		return nil, nil
 	}
-	if !f.initRuns() {
-		return nil, nil
-	}
 	p := &cexec.Process{
 		Args: sp.Args, Env: sp.Env, Cwd: sp.Cwd, UID: sp.User.UID, GID: sp.User.GID, Groups: sp.User.AdditionalGids,
 		SetGroups: !f.rootlessEUID, LastCap: f.lastCap, NoNewPrivileges: sp.NoNewPrivileges,
@@ -225,7 +216,7 @@ func (f *fastExec) process(sp *specs.Process) (*cexec.Process, error) {
 		p.Namespaces = append(p.Namespaces, cexec.Namespace{Type: ns.typ, Name: ns.name, Fd: fd})
 	}
 	// The descriptors are of the init's namespaces only if it is still
-	// the container's.
+	// the container's (its PID could be another process's by now).
 	if !f.initRuns() {
 		closeNamespaces(p)
 		return nil, nil
@@ -298,7 +289,7 @@ func (l *ExecLauncher) fastFor(root, id string) *fastExec {
 	l.mu.Lock()
 	ent := l.fast[id]
 	l.mu.Unlock()
-	if ent != nil && sameState(root, id, ent.state) {
+	if ent != nil && sameState(st, ent.state) {
 		return ent.f
 	}
 	ent = &fastEntry{state: st}
@@ -364,13 +355,11 @@ func waitFast(pid int) *ExitStatus {
 		if err == syscall.EINTR {
 			continue
 		}
-		st := &ExitStatus{Code: 255, FinishedAt: time.Now().UTC()}
+		st := exitStatus(ws)
 		if err != nil {
-			st.Error = err.Error()
-			return st
+			st = ExitStatus{Code: 255, Error: err.Error()}
 		}
-		*st = exitStatus(ws)
 		st.FinishedAt = time.Now().UTC()
-		return st
+		return &st
 	}
 }

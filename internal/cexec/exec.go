@@ -387,29 +387,17 @@ func Start(p *Process) (int, error) {
 	if len(p.Args) == 0 {
 		return 0, errors.New("no command")
 	}
-	std := []**os.File{&p.Stdin, &p.Stdout, &p.Stderr}
-	for i, f := range std {
-		if *f != nil {
-			continue
-		}
-		mode := os.O_WRONLY
-		if i == 0 {
-			mode = os.O_RDONLY
-		}
-		null, err := os.OpenFile(os.DevNull, mode, 0)
-		if err != nil {
-			return 0, err
-		}
-		defer null.Close()
-		*f = null
-		defer func() { *f = nil }()
+	std, done, err := Streams([3]*os.File{p.Stdin, p.Stdout, p.Stderr})
+	if err != nil {
+		return 0, err
 	}
+	defer done()
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		return 0, err
 	}
 	defer errR.Close()
-	pid, err := spawn(p, errW)
+	pid, err := spawn(p, std, errW)
 	errW.Close()
 	if err != nil {
 		return 0, err
@@ -422,6 +410,33 @@ func Start(p *Process) (int, error) {
 		return 0, errors.New(string(msg))
 	}
 	return pid, nil
+}
+
+// Streams is std with /dev/null for its nil streams, opened as exec.Cmd
+// opens it: read-only for stdin, write-only for the others; done closes
+// what it opened.
+func Streams(std [3]*os.File) (out [3]*os.File, done func(), err error) {
+	var opened []*os.File
+	done = func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	for i, f := range std {
+		if f == nil {
+			mode := os.O_WRONLY
+			if i == 0 {
+				mode = os.O_RDONLY
+			}
+			if f, err = os.OpenFile(os.DevNull, mode, 0); err != nil {
+				done()
+				return out, nil, err
+			}
+			opened = append(opened, f)
+		}
+		out[i] = f
+	}
+	return out, done, nil
 }
 
 var spawnMu sync.Mutex
@@ -455,7 +470,7 @@ func (m *cmem) free() {
 	}
 }
 
-func spawn(p *Process, errW *os.File) (int, error) {
+func spawn(p *Process, std [3]*os.File, errW *os.File) (int, error) {
 	var m cmem
 	defer m.free()
 	e := (*C.struct_moss_exec)(m.alloc(int(unsafe.Sizeof(C.struct_moss_exec{}))))
@@ -524,7 +539,7 @@ func spawn(p *Process, errW *os.File) (int, error) {
 		e.seccomp_len, e.seccomp, e.seccomp_flags = C.ushort(len(f.Prog)), &prog[0], C.uint(f.Flags)
 	}
 	e.errfd = C.int(errW.Fd())
-	for i, f := range []*os.File{p.Stdin, p.Stdout, p.Stderr} {
+	for i, f := range std {
 		e.stdio[i] = C.int(f.Fd())
 	}
 	if n := len(p.Cgroups); n > 0 {
